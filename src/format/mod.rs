@@ -1,0 +1,9 @@
+//! The on-disk format of a flag root: YAML parsed with positions, JSON Schema
+//! validation, semantic checks, and the loading pipeline that turns a root's
+//! files into resolved environments plus every diagnostic.
+//!
+//! This module never touches git: a root arrives as [`RootFiles`], read from a
+//! directory here or from a git tree by [`crate::store`].
+
+pub mod yaml;
+pub mod schema;

@@ -1,0 +1,31 @@
+//! flagctl: feature flags as code.
+//!
+//! Flags live as YAML files in a git repository. This library loads and
+//! validates a flag root ([`format`]), resolves per-environment overlays
+//! ([`overlay`]), reads and writes git history ([`store`], feature `git`),
+//! evaluates flags in memory ([`eval`]) and follows a source with hot reload
+//! ([`watch`], feature `watch`). The `flagctl` binary (feature `cli`) is a thin
+//! layer over it.
+//!
+//! ```
+//! use flagctl::format::{load, LoadOptions, RootFiles};
+//!
+//! let files = RootFiles::from_pairs([
+//!     ("flagctl.yaml", "environments: [dev, prod]\n"),
+//!     ("base/new-checkout.yaml", "key: new-checkout\ntype: boolean\ndefault: off\n"),
+//!     ("overlays/prod/new-checkout.yaml", "default: on\n"),
+//! ]);
+//! let loaded = load(&files, &LoadOptions::default());
+//! assert!(loaded.is_valid());
+//! let prod = &loaded.environments["prod"];
+//! let flag = &prod.flags["new-checkout"];
+//! assert_eq!(flag.default_summary(), "on");
+//! ```
+
+pub mod diagnostic;
+pub mod format;
+pub mod model;
+pub mod overlay;
+
+pub use diagnostic::{Code, Diagnostic, Location, Position, Severity, Span};
+pub use model::{Flag, FlagKey, FlagType, ResolvedEnvironment, RootConfig, Segment, SegmentName};
