@@ -3,7 +3,10 @@
 //! files into resolved environments plus every diagnostic.
 //!
 //! This module never touches git: a root arrives as [`RootFiles`], read from a
-//! directory here or from a git tree by [`crate::store`].
+//! directory here or from a git tree by `crate::store`.
 
-pub mod yaml;
+pub mod files;
 pub mod schema;
+pub mod yaml;
+
+pub use files::{discover_root, RootFiles, CONFIG_FILE};
