@@ -731,6 +731,41 @@ pub struct ResolvedEnvironment {
     pub segments: BTreeMap<SegmentName, Segment>,
 }
 
+/// Parses a semantic version as the `semver_*` operators read it.
+///
+/// A leading `v` is dropped and partial versions are padded with zeros, so
+/// `v1.2` is `1.2.0` and `2` is `2.0.0`; pre-release and build parts follow
+/// semver's rules (`1.2-beta.1` is `1.2.0-beta.1`).
+pub fn parse_semver(text: &str) -> Result<semver::Version, semver::Error> {
+    let text = text.trim();
+    let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+    let split = text.find(['-', '+']).unwrap_or(text.len());
+    let (core, rest) = text.split_at(split);
+    let padded = match core.matches('.').count() {
+        0 => format!("{core}.0.0{rest}"),
+        1 => format!("{core}.0{rest}"),
+        _ => return semver::Version::parse(text),
+    };
+    semver::Version::parse(&padded)
+}
+
+/// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`) as `before`/`after` read it.
+pub fn parse_time(text: &str) -> Result<jiff::Timestamp, jiff::Error> {
+    text.trim().parse::<jiff::Timestamp>()
+}
+
+/// The most memory a compiled `matches` pattern may use.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a `matches` pattern: the `regex` crate's syntax, linear-time
+/// matching, at most [`REGEX_SIZE_LIMIT`] bytes compiled.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,6 +825,19 @@ mod tests {
         let flag = flag.with_implicit_variants();
         assert_eq!(flag.off_variant.as_deref(), Some("off"));
         assert_eq!(flag.variants.get("on"), Some(&Value::Bool(true)));
+    }
+
+    #[test]
+    fn partial_semver() {
+        let v = |t: &str| parse_semver(t).map(|v| v.to_string()).ok();
+        assert_eq!(v("1.2").as_deref(), Some("1.2.0"));
+        assert_eq!(v("v2").as_deref(), Some("2.0.0"));
+        assert_eq!(v("1.2.3").as_deref(), Some("1.2.3"));
+        assert_eq!(v("1.2-beta.1").as_deref(), Some("1.2.0-beta.1"));
+        assert_eq!(v("x.y"), None);
+        assert!(parse_time("2026-12-01T00:00:00Z").is_ok());
+        assert!(parse_time("2026-12-01").is_err());
+        assert!(compile_regex("a(").is_err());
     }
 
     #[test]

@@ -45,10 +45,14 @@ fn merge_maps(
     overlay_spans: &SpanTree,
 ) -> (Value, SpanTree) {
     let mut value = Map::new();
+    // A mapping the overlay writes into is located in the overlay: when the
+    // base was valid, whatever is wrong with the merged mapping is the
+    // overlay's doing.
+    let container = if overlay.is_empty() { base_spans } else { overlay_spans };
     let mut spans = SpanTree {
-        file: base_spans.file,
-        span: base_spans.span,
-        key_span: base_spans.key_span,
+        file: container.file,
+        span: container.span,
+        key_span: container.key_span,
         children: Vec::with_capacity(base.len() + overlay.len()),
     };
     for (index, (key, base_child)) in base.iter().enumerate() {

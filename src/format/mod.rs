@@ -10,3 +10,7 @@ pub mod schema;
 pub mod yaml;
 
 pub use files::{discover_root, RootFiles, CONFIG_FILE};
+pub(crate) mod check;
+pub mod load;
+
+pub use load::{load, today_utc, LoadOptions, Loaded, ResolvedDocument, SourceDocument};

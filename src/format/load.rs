@@ -1,0 +1,965 @@
+//! The loading pipeline: a root's files to resolved environments plus every
+//! diagnostic.
+//!
+//! 1. Classify files by the root layout (`flagctl.yaml`, `base/`, `segments/`,
+//!    `overlays/<env>/`), warning about files that do not fit.
+//! 2. Parse each YAML document with positions, check it against its schema,
+//!    run the raw-value prechecks, and deserialize it into the typed model
+//!    (in parallel: files are independent).
+//! 3. Check each base flag and segment semantically.
+//! 4. For every environment, merge each flag's overlay onto its base and check
+//!    the result as a whole; problems point into the overlay where it set the
+//!    offending value.
+//! 5. Whole-root checks: segment cycles, unused segments, overlays for unknown
+//!    environments or missing flags.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::diagnostic::{sort_and_dedup, Code, Diagnostic, Location, Summary};
+use crate::format::check::{self, Doc};
+use crate::format::files::{RootFiles, CONFIG_FILE};
+use crate::format::schema::{self, DocumentKind};
+use crate::format::yaml::{self, SpanTree};
+use crate::model::{check_name, Flag, FlagKey, ResolvedEnvironment, RootConfig, Segment, SegmentName};
+use crate::overlay;
+
+/// How to load a root.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Today's date, for `expires` warnings; `None` skips them.
+    pub today: Option<jiff::civil::Date>,
+    /// How many threads parse files; `0` picks the machine's parallelism.
+    pub threads: usize,
+}
+
+impl Default for LoadOptions {
+    /// Today's date in UTC, all cores.
+    fn default() -> Self {
+        LoadOptions {
+            today: Some(today_utc()),
+            threads: 0,
+        }
+    }
+}
+
+/// Today's date in UTC.
+pub fn today_utc() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// A parsed document of the root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceDocument {
+    /// The document as JSON.
+    pub value: Value,
+    /// Where its nodes are (file indices into [`Loaded::files`]).
+    pub spans: SpanTree,
+}
+
+/// A flag as resolved for one environment, with where each value came from.
+#[derive(Clone, Copy, Debug)]
+pub struct ResolvedDocument<'a> {
+    /// The resolved flag document.
+    pub value: &'a Value,
+    /// Where each node came from.
+    pub spans: &'a SpanTree,
+    /// The file table that [`SpanTree::file`] indexes.
+    pub files: &'a [String],
+    /// The index of the flag's base file.
+    pub base_file: u32,
+}
+
+impl ResolvedDocument<'_> {
+    /// The file and position the value at a JSON pointer came from.
+    pub fn origin(&self, pointer: &str) -> Location {
+        let node = self.spans.lookup(self.value, pointer);
+        let file = self.files.get(node.file as usize).cloned().unwrap_or_default();
+        Location::at(file, node.span)
+    }
+
+    /// Whether the value at a JSON pointer was set by an overlay.
+    pub fn is_overridden(&self, pointer: &str) -> bool {
+        self.spans.lookup(self.value, pointer).file != self.base_file
+    }
+}
+
+/// The result of loading a root: what resolved, and every problem found.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// `flagctl.yaml`, when it was present and valid.
+    pub config: Option<RootConfig>,
+    /// Every problem, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Each environment's resolved flags and segments. A flag with errors in
+    /// an environment is left out of it.
+    pub environments: BTreeMap<String, ResolvedEnvironment>,
+    /// The valid base flags, before overlays.
+    pub base_flags: BTreeMap<FlagKey, Flag>,
+    /// The valid segments.
+    pub segments: BTreeMap<SegmentName, Segment>,
+    /// The root-relative path of every document, indexed by [`SpanTree::file`].
+    pub files: Vec<String>,
+    documents: Vec<Option<SourceDocument>>,
+    base_index: BTreeMap<FlagKey, u32>,
+    overlay_index: BTreeMap<(String, FlagKey), u32>,
+    merged: BTreeMap<(String, FlagKey), SourceDocument>,
+}
+
+impl Loaded {
+    /// Whether no error was found (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Counts of errors and warnings.
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.diagnostics)
+    }
+
+    /// The environments, in the order `flagctl.yaml` declares them.
+    pub fn environment_names(&self) -> Vec<&str> {
+        self.config
+            .as_ref()
+            .map(|c| c.environments.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// The parsed document of a file, by its index in [`Loaded::files`].
+    pub fn document(&self, file: u32) -> Option<&SourceDocument> {
+        self.documents.get(file as usize).and_then(Option::as_ref)
+    }
+
+    /// The root-relative path of a flag's base file, when it exists.
+    pub fn base_path(&self, key: &str) -> Option<&str> {
+        self.base_index
+            .get(key)
+            .and_then(|i| self.files.get(*i as usize))
+            .map(String::as_str)
+    }
+
+    /// The root-relative path of a flag's overlay in an environment, when it exists.
+    pub fn overlay_path(&self, environment: &str, key: &str) -> Option<&str> {
+        let key = FlagKey::parse(key).ok()?;
+        self.overlay_index
+            .get(&(environment.to_owned(), key))
+            .and_then(|i| self.files.get(*i as usize))
+            .map(String::as_str)
+    }
+
+    /// Every flag key that has a base file, valid or not.
+    pub fn flag_keys(&self) -> impl Iterator<Item = &FlagKey> {
+        self.base_index.keys()
+    }
+
+    /// A flag's base document.
+    pub fn base_document(&self, key: &str) -> Option<ResolvedDocument<'_>> {
+        let index = *self.base_index.get(key)?;
+        let document = self.document(index)?;
+        Some(ResolvedDocument {
+            value: &document.value,
+            spans: &document.spans,
+            files: &self.files,
+            base_file: index,
+        })
+    }
+
+    /// A flag's document as resolved in an environment (the base when the
+    /// environment has no overlay for it), with provenance.
+    pub fn resolved_document(&self, environment: &str, key: &str) -> Option<ResolvedDocument<'_>> {
+        let base = self.base_document(key)?;
+        let flag_key = FlagKey::parse(key).ok()?;
+        match self.merged.get(&(environment.to_owned(), flag_key)) {
+            Some(merged) => Some(ResolvedDocument {
+                value: &merged.value,
+                spans: &merged.spans,
+                ..base
+            }),
+            None => Some(base),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileKind {
+    Config,
+    Flag,
+    Segment,
+    Overlay,
+}
+
+impl FileKind {
+    fn schema(self) -> DocumentKind {
+        match self {
+            FileKind::Config => DocumentKind::Config,
+            FileKind::Flag => DocumentKind::Flag,
+            FileKind::Segment => DocumentKind::Segment,
+            FileKind::Overlay => DocumentKind::Overlay,
+        }
+    }
+}
+
+struct Entry<'a> {
+    kind: FileKind,
+    path: &'a str,
+    bytes: &'a [u8],
+    /// The file stem (flag key, segment name), when it is a valid name.
+    stem: Option<&'a str>,
+    /// The overlay's environment.
+    environment: Option<&'a str>,
+}
+
+enum Typed {
+    None,
+    Config(RootConfig),
+    Flag(Box<Flag>),
+    Segment(Box<Segment>),
+}
+
+struct Parsed {
+    document: Option<SourceDocument>,
+    typed: Typed,
+    /// Schema and prechecks passed.
+    shape_ok: bool,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn classify<'a>(path: &'a str, bytes: &'a [u8], out: &mut Vec<Diagnostic>) -> Option<Entry<'a>> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let (kind, environment, name) = match parts.as_slice() {
+        [name] if *name == CONFIG_FILE => {
+            return Some(Entry {
+                kind: FileKind::Config,
+                path,
+                bytes,
+                stem: None,
+                environment: None,
+            });
+        }
+        ["base", name] => (FileKind::Flag, None, *name),
+        ["segments", name] => (FileKind::Segment, None, *name),
+        ["overlays", environment, name] => (FileKind::Overlay, Some(*environment), *name),
+        _ => return None,
+    };
+    let Some(stem) = name.strip_suffix(".yaml") else {
+        let help = match name.strip_suffix(".yml") {
+            Some(stem) => format!("rename it to `{stem}.yaml`"),
+            None => "flag roots hold `.yaml` files only; move it elsewhere".to_owned(),
+        };
+        out.push(
+            Diagnostic::warning(Code::UnexpectedFile, format!("`{path}` is ignored: documents end in `.yaml`"))
+                .at(Location::file(path))
+                .with_help(help),
+        );
+        return None;
+    };
+    let stem = match check_name(stem) {
+        Ok(()) => Some(stem),
+        Err(error) => {
+            out.push(
+                Diagnostic::error(Code::InvalidName, format!("file name {error}"))
+                    .at(Location::file(path))
+                    .with_help("rename the file"),
+            );
+            None
+        }
+    };
+    if let Some(environment) = environment {
+        if let Err(error) = check_name(environment) {
+            out.push(
+                Diagnostic::error(Code::InvalidName, format!("environment directory {error}"))
+                    .at(Location::file(path)),
+            );
+            return None;
+        }
+    }
+    Some(Entry {
+        kind,
+        path,
+        bytes,
+        stem,
+        environment,
+    })
+}
+
+fn parse_entry(entry: &Entry<'_>, index: u32, files: &[String]) -> Parsed {
+    let mut diagnostics = Vec::new();
+    let failed = |diagnostics| Parsed {
+        document: None,
+        typed: Typed::None,
+        shape_ok: false,
+        diagnostics,
+    };
+    let Ok(text) = std::str::from_utf8(entry.bytes) else {
+        diagnostics.push(
+            Diagnostic::error(Code::Encoding, "the file is not valid UTF-8")
+                .at(Location::file(entry.path))
+                .with_help("save it as UTF-8"),
+        );
+        return failed(diagnostics);
+    };
+    let mut document = match yaml::parse(text, std::path::Path::new(entry.path)) {
+        Ok(document) => document,
+        Err(errors) => return failed(errors),
+    };
+    document.spans.set_file(index);
+    let doc = Doc {
+        files,
+        value: &document.value,
+        spans: &document.spans,
+        environment: None,
+    };
+    for problem in schema::check(entry.kind.schema(), &document.value) {
+        let location = if problem.at_key {
+            doc.at_key(&problem.pointer)
+        } else {
+            doc.at(&problem.pointer)
+        };
+        let mut diagnostic = Diagnostic::error(problem.code, problem.message).at(location);
+        if entry.kind == FileKind::Overlay
+            && problem.code == Code::UnknownField
+            && matches!(problem.pointer.as_str(), "/key" | "/type")
+        {
+            diagnostic.message = format!(
+                "an overlay cannot change `{}`",
+                problem.pointer.trim_start_matches('/')
+            );
+            diagnostic.code = Code::InvalidValue;
+            diagnostic = diagnostic.with_help("set it in the base file; overlays only change how the flag is served");
+        } else if let Some(help) = problem.help {
+            diagnostic = diagnostic.with_help(help);
+        }
+        diagnostics.push(diagnostic);
+    }
+    let mut shape_ok = diagnostics.is_empty();
+    // The name inside the document must equal the file stem.
+    let name_field = match entry.kind {
+        FileKind::Flag => Some("key"),
+        FileKind::Segment => Some("name"),
+        _ => None,
+    };
+    if let (Some(field), Some(stem)) = (name_field, entry.stem) {
+        if let Some(name) = document.value.get(field).and_then(Value::as_str) {
+            if name != stem {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::KeyMismatch,
+                        format!("{field} `{name}` does not match the file name `{stem}.yaml`"),
+                    )
+                    .at(doc.at(&format!("/{field}")))
+                    .with_help(format!("set `{field}: {stem}`, or rename the file to `{name}.yaml`")),
+                );
+                shape_ok = false;
+            }
+        }
+    }
+    let mut typed = Typed::None;
+    if shape_ok {
+        let prechecked = match entry.kind {
+            FileKind::Flag => check::precheck_flag(&doc, &mut diagnostics),
+            FileKind::Segment => check::precheck_segment(&doc, &mut diagnostics),
+            FileKind::Config | FileKind::Overlay => true,
+        };
+        shape_ok = prechecked;
+        if prechecked {
+            typed = deserialize(entry, &document.value, &mut diagnostics);
+            if matches!(typed, Typed::None) && entry.kind != FileKind::Overlay {
+                shape_ok = false;
+            }
+        }
+    }
+    Parsed {
+        document: Some(SourceDocument {
+            value: document.value,
+            spans: document.spans,
+        }),
+        typed,
+        shape_ok,
+        diagnostics,
+    }
+}
+
+fn deserialize(entry: &Entry<'_>, value: &Value, out: &mut Vec<Diagnostic>) -> Typed {
+    let result = match entry.kind {
+        FileKind::Config => RootConfig::deserialize(value).map(Typed::Config),
+        FileKind::Flag => Flag::deserialize(value).map(|f| Typed::Flag(Box::new(f.with_implicit_variants()))),
+        FileKind::Segment => Segment::deserialize(value).map(|s| Typed::Segment(Box::new(s))),
+        FileKind::Overlay => return Typed::None,
+    };
+    result.unwrap_or_else(|error| {
+        // The schema and prechecks should have caught everything; say what
+        // slipped through rather than dropping it.
+        out.push(
+            Diagnostic::error(Code::InvalidValue, format!("the document does not fit the format: {error}"))
+                .at(Location::file(entry.path)),
+        );
+        Typed::None
+    })
+}
+
+fn parse_all(entries: &[Entry<'_>], files: &[String], threads: usize) -> Vec<Parsed> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    };
+    let index_of = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    if threads <= 1 || entries.len() < 64 {
+        return entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| parse_entry(e, index_of(i), files))
+            .collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, e)| parse_entry(e, index_of(c * chunk + i), files))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// Loads a root: parses, validates and resolves every environment.
+///
+/// Never fails: problems come back as [`Loaded::diagnostics`], and whatever
+/// is valid is resolved.
+pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let entries: Vec<Entry<'_>> = root
+        .iter()
+        .filter_map(|(path, bytes)| classify(path, bytes, &mut diagnostics))
+        .collect();
+    let files: Vec<String> = entries.iter().map(|e| e.path.to_owned()).collect();
+    let parsed = parse_all(&entries, &files, options.threads);
+
+    let mut loaded = Loaded {
+        files: files.clone(),
+        ..Loaded::default()
+    };
+    let mut base_ok: BTreeMap<FlagKey, bool> = BTreeMap::new();
+    let mut segment_stems: BTreeSet<SegmentName> = BTreeSet::new();
+    let mut overlays: Vec<(usize, String, FlagKey)> = Vec::new();
+    let mut segment_docs: Vec<(usize, Segment)> = Vec::new();
+    let mut flag_docs: Vec<(usize, Flag)> = Vec::new();
+    let mut config_seen = false;
+
+    let mut documents = Vec::with_capacity(parsed.len());
+    for (index, (entry, parsed)) in entries.iter().zip(parsed).enumerate() {
+        diagnostics.extend(parsed.diagnostics);
+        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+        let stem = entry.stem.and_then(|s| FlagKey::parse(s).ok());
+        match (entry.kind, parsed.typed) {
+            (FileKind::Config, typed) => {
+                config_seen = true;
+                if let Typed::Config(config) = typed {
+                    loaded.config = Some(config);
+                }
+            }
+            (FileKind::Flag, typed) => {
+                if let Some(key) = stem {
+                    loaded.base_index.insert(key.clone(), index32);
+                    base_ok.insert(key, parsed.shape_ok);
+                }
+                if let Typed::Flag(flag) = typed {
+                    flag_docs.push((index, *flag));
+                }
+            }
+            (FileKind::Segment, typed) => {
+                if let Some(name) = entry.stem.and_then(|s| SegmentName::parse(s).ok()) {
+                    segment_stems.insert(name);
+                }
+                if let Typed::Segment(segment) = typed {
+                    segment_docs.push((index, *segment));
+                }
+            }
+            (FileKind::Overlay, _) => {
+                if let (Some(environment), Some(key)) = (entry.environment, stem) {
+                    if parsed.shape_ok {
+                        overlays.push((index, environment.to_owned(), key.clone()));
+                    }
+                    loaded.overlay_index.insert((environment.to_owned(), key), index32);
+                }
+            }
+        }
+        documents.push(parsed.document);
+    }
+    loaded.documents = documents;
+
+    if !config_seen {
+        diagnostics.push(
+            Diagnostic::error(Code::MissingConfig, format!("the flag root has no `{CONFIG_FILE}`"))
+                .with_help("create one with `flagctl init`, or point `--root` at a flag root"),
+        );
+    }
+    if let Some(config) = &loaded.config {
+        check_config(config, &loaded, &mut diagnostics);
+    }
+
+    let context = check::Context {
+        segments: &segment_stems,
+        today: options.today,
+    };
+
+    // Base flags and segments.
+    fn doc_of<'a>(loaded: &'a Loaded, files: &'a [String], index: usize) -> Option<Doc<'a>> {
+        loaded.documents.get(index).and_then(Option::as_ref).map(|d| Doc {
+            files,
+            value: &d.value,
+            spans: &d.spans,
+            environment: None,
+        })
+    }
+    let mut base_diagnostics: HashSet<(Code, Option<Location>, String)> = HashSet::new();
+    for (index, flag) in flag_docs {
+        let Some(doc) = doc_of(&loaded, &files, index) else { continue };
+        let before = diagnostics.len();
+        check::check_flag(&flag, &doc, &context, &mut diagnostics);
+        let errors = diagnostics[before..].iter().any(Diagnostic::is_error);
+        for d in &diagnostics[before..] {
+            base_diagnostics.insert((d.code, d.location.clone(), d.message.clone()));
+        }
+        if errors {
+            base_ok.insert(flag.key.clone(), false);
+        } else if base_ok.get(&flag.key).copied().unwrap_or(false) {
+            loaded.base_flags.insert(flag.key.clone(), flag);
+        }
+    }
+    for (index, segment) in segment_docs {
+        let Some(doc) = doc_of(&loaded, &files, index) else { continue };
+        let before = diagnostics.len();
+        check::check_segment(&segment, &doc, &context, &mut diagnostics);
+        if !diagnostics[before..].iter().any(Diagnostic::is_error) {
+            loaded.segments.insert(segment.name.clone(), segment);
+        }
+    }
+    check_segment_cycles(&loaded, &files, &mut diagnostics);
+
+    // Overlays that name an unknown environment or flag.
+    let environments: Vec<String> = loaded
+        .config
+        .as_ref()
+        .map(|c| c.environments.clone())
+        .unwrap_or_default();
+    let mut overlays_by_env: BTreeMap<&str, Vec<(usize, &FlagKey)>> = BTreeMap::new();
+    for (index, environment, key) in &overlays {
+        let path = &files[*index];
+        if loaded.config.is_some() && !environments.contains(environment) {
+            let help = match schema::closest(environment, environments.iter().map(String::as_str)) {
+                Some(suggestion) => format!("did you mean `overlays/{suggestion}/`? or declare `{environment}` in `{CONFIG_FILE}`"),
+                None => format!("declare `{environment}` under `environments` in `{CONFIG_FILE}`, or remove the directory"),
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::UnknownEnvironment,
+                    format!("overlay for unknown environment `{environment}`"),
+                )
+                .at(Location::file(path.clone()))
+                .with_help(help),
+            );
+            continue;
+        }
+        if !loaded.base_index.contains_key(key) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::OrphanOverlay,
+                    format!("overlay for flag `{key}`, which has no `base/{key}.yaml`"),
+                )
+                .at(Location::file(path.clone()))
+                .with_help("create the flag's base file, or remove the overlay"),
+            );
+            continue;
+        }
+        overlays_by_env.entry(environment.as_str()).or_default().push((*index, key));
+    }
+
+    // Resolve every environment.
+    let bucketing = loaded.config.as_ref().map(|c| c.bucketing).unwrap_or_default();
+    for environment in &environments {
+        let mut resolved = ResolvedEnvironment {
+            environment: environment.clone(),
+            bucketing,
+            flags: loaded.base_flags.clone(),
+            segments: loaded.segments.clone(),
+        };
+        for (index, key) in overlays_by_env.get(environment.as_str()).into_iter().flatten() {
+            resolved.flags.remove(*key);
+            if !base_ok.get(*key).copied().unwrap_or(false) {
+                continue; // the base's own errors are reported already
+            }
+            let (Some(base), Some(overlay)) = (
+                loaded.base_index.get(*key).and_then(|i| loaded.document(*i)),
+                loaded.document(u32::try_from(*index).unwrap_or(u32::MAX)),
+            ) else {
+                continue;
+            };
+            let (value, spans) = overlay::merge(
+                (&base.value, &base.spans),
+                (&overlay.value, &overlay.spans),
+            );
+            let merged = SourceDocument { value, spans };
+            let doc = Doc {
+                files: &files,
+                value: &merged.value,
+                spans: &merged.spans,
+                environment: Some(environment),
+            };
+            let mut found = Vec::new();
+            if let Some(flag) = check_resolved(&doc, &context, &mut found) {
+                if !found.iter().any(Diagnostic::is_error) {
+                    resolved.flags.insert((*key).clone(), flag);
+                }
+            }
+            diagnostics.extend(found.into_iter().filter(|d| {
+                !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone()))
+            }));
+            loaded
+                .merged
+                .insert((environment.clone(), (*key).clone()), merged);
+        }
+        loaded.environments.insert(environment.clone(), resolved);
+    }
+
+    check_unused_segments(&loaded, &files, &mut diagnostics);
+    sort_and_dedup(&mut diagnostics);
+    loaded.diagnostics = diagnostics;
+    loaded
+}
+
+/// Schema, prechecks, typing and semantic checks of a resolved flag.
+fn check_resolved(doc: &Doc<'_>, context: &check::Context<'_>, out: &mut Vec<Diagnostic>) -> Option<Flag> {
+    for problem in schema::check(DocumentKind::Flag, doc.value) {
+        let location = if problem.at_key {
+            doc.at_key(&problem.pointer)
+        } else {
+            doc.at(&problem.pointer)
+        };
+        let mut diagnostic = doc.diagnostic(Diagnostic::error(problem.code, problem.message).at(location));
+        if let Some(help) = problem.help {
+            diagnostic = diagnostic.with_help(help);
+        }
+        out.push(diagnostic);
+    }
+    if out.iter().any(Diagnostic::is_error) || !check::precheck_flag(doc, out) {
+        return None;
+    }
+    let flag = match Flag::deserialize(doc.value) {
+        Ok(flag) => flag.with_implicit_variants(),
+        Err(error) => {
+            out.push(doc.diagnostic(
+                Diagnostic::error(Code::InvalidValue, format!("the resolved flag does not fit the format: {error}"))
+                    .at(doc.at("")),
+            ));
+            return None;
+        }
+    };
+    check::check_flag(&flag, doc, context, out);
+    Some(flag)
+}
+
+fn check_config(config: &RootConfig, loaded: &Loaded, out: &mut Vec<Diagnostic>) {
+    let Some(index) = loaded.files.iter().position(|f| f == CONFIG_FILE) else {
+        return;
+    };
+    let Some(document) = loaded.document(u32::try_from(index).unwrap_or(u32::MAX)) else {
+        return;
+    };
+    let doc = Doc {
+        files: &loaded.files,
+        value: &document.value,
+        spans: &document.spans,
+        environment: None,
+    };
+    for (i, environment) in config.environments.iter().enumerate() {
+        if let Err(error) = check_name(environment) {
+            out.push(
+                Diagnostic::error(Code::InvalidName, format!("environment name {error}"))
+                    .at(doc.at(&format!("/environments/{i}"))),
+            );
+        }
+    }
+    for (i, protected) in config.protected.iter().enumerate() {
+        if !config.has_environment(protected) {
+            out.push(
+                Diagnostic::error(
+                    Code::UnknownEnvironment,
+                    format!("protected environment `{protected}` is not one of the environments"),
+                )
+                .at(doc.at(&format!("/protected/{i}")))
+                .with_help(format!("add `{protected}` to `environments`, or remove it here")),
+            );
+        }
+    }
+}
+
+fn segment_pointer_of(loaded: &Loaded, name: &SegmentName) -> Option<u32> {
+    let path = format!("segments/{name}.yaml");
+    loaded
+        .files
+        .iter()
+        .position(|f| *f == path)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
+fn check_segment_cycles(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnostic>) {
+    let edges: BTreeMap<&SegmentName, BTreeSet<&SegmentName>> = loaded
+        .segments
+        .iter()
+        .map(|(name, segment)| {
+            let mut targets = BTreeSet::new();
+            if let Some(when) = &segment.when {
+                check::referenced_segments(when, &mut targets);
+            }
+            (name, targets)
+        })
+        .collect();
+    let mut reported: BTreeSet<&SegmentName> = BTreeSet::new();
+    for start in edges.keys() {
+        // Depth-first search for a path back to `start`.
+        let mut stack = vec![(*start, vec![*start])];
+        let mut visited: BTreeSet<&SegmentName> = BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for next in edges.get(node).into_iter().flatten() {
+                if next == start {
+                    if reported.insert(start) {
+                        let cycle: Vec<String> = path.iter().chain([start]).map(|s| format!("`{s}`")).collect();
+                        let location = segment_pointer_of(loaded, start)
+                            .and_then(|i| loaded.document(i).map(|d| (i, d)))
+                            .map(|(_, d)| {
+                                Doc {
+                                    files,
+                                    value: &d.value,
+                                    spans: &d.spans,
+                                    environment: None,
+                                }
+                                .at("/when")
+                            });
+                        let mut diagnostic = Diagnostic::error(
+                            Code::SegmentCycle,
+                            format!("segments refer to each other in a cycle: {}", cycle.join(" → ")),
+                        )
+                        .with_help("a segment cannot contain itself; break the cycle");
+                        if let Some(location) = location {
+                            diagnostic = diagnostic.at(location);
+                        }
+                        out.push(diagnostic);
+                    }
+                } else if visited.insert(next) {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push((next, longer));
+                }
+            }
+        }
+    }
+}
+
+fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnostic>) {
+    let mut used: BTreeSet<&SegmentName> = BTreeSet::new();
+    for flag in loaded.base_flags.values() {
+        used.extend(check::flag_segments(flag));
+    }
+    for environment in loaded.environments.values() {
+        for flag in environment.flags.values() {
+            used.extend(check::flag_segments(flag));
+        }
+    }
+    // Segments used by used segments are used.
+    let mut queue: Vec<&SegmentName> = used.iter().copied().collect();
+    while let Some(name) = queue.pop() {
+        if let Some(when) = loaded.segments.get(name).and_then(|s| s.when.as_ref()) {
+            let mut inner = BTreeSet::new();
+            check::referenced_segments(when, &mut inner);
+            for next in inner {
+                if used.insert(next) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
+    for name in loaded.segments.keys() {
+        if used.contains(name) {
+            continue;
+        }
+        let mut diagnostic = Diagnostic::warning(Code::UnusedSegment, format!("segment `{name}` is not used by any flag"))
+            .with_help("use it in a rule (`when: { segment: ... }`) or remove the file");
+        if let Some(index) = segment_pointer_of(loaded, name) {
+            if let Some(document) = loaded.document(index) {
+                let doc = Doc {
+                    files,
+                    value: &document.value,
+                    spans: &document.spans,
+                    environment: None,
+                };
+                diagnostic = diagnostic.at(doc.at("/name"));
+            }
+        }
+        out.push(diagnostic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> LoadOptions {
+        LoadOptions {
+            today: Some(jiff::civil::date(2026, 11, 24)),
+            threads: 1,
+        }
+    }
+
+    fn codes(loaded: &Loaded) -> Vec<(&'static str, String)> {
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| {
+                (
+                    d.code.as_str(),
+                    d.location.as_ref().map(ToString::to_string).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    const CONFIG: &str = "environments: [dev, prod]\nprotected: [prod]\nbucketing: v1\n";
+
+    #[test]
+    fn resolves_overlays_per_environment() {
+        let files = RootFiles::from_pairs([
+            ("flagctl.yaml", CONFIG),
+            (
+                "base/checkout.yaml",
+                "key: checkout\ntype: boolean\ndefault:\n  rollout: { on: 10, off: 90 }\n",
+            ),
+            ("overlays/prod/checkout.yaml", "default:\n  rollout: { on: 25, off: 75 }\n"),
+        ]);
+        let loaded = load(&files, &options());
+        assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+        let prod = &loaded.environments["prod"].flags["checkout"];
+        assert_eq!(prod.default_summary(), "on 25% / off 75%");
+        let dev = &loaded.environments["dev"].flags["checkout"];
+        assert_eq!(dev.default_summary(), "on 10% / off 90%");
+        let doc = loaded.resolved_document("prod", "checkout").expect("resolved");
+        assert!(doc.is_overridden("/default/rollout/on"));
+        assert!(!doc.is_overridden("/type"));
+        assert_eq!(doc.origin("/default/rollout/on").to_string(), "overlays/prod/checkout.yaml:2:18");
+    }
+
+    #[test]
+    fn overlay_that_breaks_a_valid_base_points_into_the_overlay() {
+        let files = RootFiles::from_pairs([
+            ("flagctl.yaml", CONFIG),
+            (
+                "base/checkout.yaml",
+                "key: checkout\ntype: boolean\ndefault:\n  rollout: { on: 10, off: 90 }\n",
+            ),
+            ("overlays/prod/checkout.yaml", "default:\n  rollout: { on: 20 }\n"),
+        ]);
+        let loaded = load(&files, &options());
+        assert_eq!(codes(&loaded), [("weights-sum", "overlays/prod/checkout.yaml:2:12".to_owned())]);
+        assert_eq!(loaded.diagnostics[0].environment.as_deref(), Some("prod"));
+        assert!(!loaded.environments["prod"].flags.contains_key("checkout"));
+        assert!(loaded.environments["dev"].flags.contains_key("checkout"));
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let files = RootFiles::from_pairs([
+            ("flagctl.yaml", "environments: [dev, prod]\nprotected: [qa]\n"),
+            ("base/a.yaml", "key: b\ntype: boolean\ndefault: on\n"),
+            ("base/c.yaml", "key: c\ntype: number\nvariants: { x: 1, y: \"2\" }\ndefault: z\nrollot: 1\n"),
+            ("base/d.yml", "key: d\n"),
+            ("segments/s.yaml", "name: s\ninclude: [a]\n"),
+            ("overlays/qa/c.yaml", "enabled: false\n"),
+            ("overlays/dev/e.yaml", "enabled: false\n"),
+        ]);
+        let loaded = load(&files, &options());
+        let found = codes(&loaded);
+        for expected in [
+            "key-mismatch",
+            "unknown-field",
+            "unexpected-file",
+            "unused-segment",
+            "unknown-environment",
+            "orphan-overlay",
+        ] {
+            assert!(found.iter().any(|(c, _)| *c == expected), "{expected} missing from {found:?}");
+        }
+        assert!(!loaded.is_valid());
+    }
+
+    #[test]
+    fn semantic_problems_have_positions() {
+        let files = RootFiles::from_pairs([
+            ("flagctl.yaml", CONFIG),
+            (
+                "base/c.yaml",
+                "key: c\ntype: number\nvariants: { x: 1, y: \"2\" }\nexpires: 2026-01-01\nrules:\n  - when: { attr: v, op: semver_gt, value: \"x.y\" }\n    serve: x\n  - when: { segment: staf }\n    serve: x\ndefault: z\n",
+            ),
+            ("segments/staff.yaml", "name: staff\ninclude: [a]\n"),
+        ]);
+        let loaded = load(&files, &options());
+        let found = codes(&loaded);
+        assert!(found.contains(&("variant-type", "base/c.yaml:3:22".to_owned())), "{found:?}");
+        assert!(found.contains(&("expired", "base/c.yaml:4:10".to_owned())), "{found:?}");
+        assert!(found.contains(&("invalid-semver", "base/c.yaml:6:44".to_owned())), "{found:?}");
+        assert!(found.contains(&("unknown-segment", "base/c.yaml:8:22".to_owned())), "{found:?}");
+        assert!(found.contains(&("unknown-variant", "base/c.yaml:10:10".to_owned())), "{found:?}");
+        let unknown = loaded.diagnostics.iter().find(|d| d.code == Code::UnknownSegment).expect("found");
+        assert_eq!(unknown.help.as_deref(), Some("did you mean `staff`?"));
+    }
+
+    #[test]
+    fn missing_config_is_an_error() {
+        let files = RootFiles::from_pairs([("base/a.yaml", "key: a\ntype: boolean\ndefault: on\n")]);
+        let loaded = load(&files, &options());
+        assert_eq!(codes(&loaded), [("missing-config", String::new())]);
+    }
+
+    #[test]
+    fn segment_cycles_are_found() {
+        let files = RootFiles::from_pairs([
+            ("flagctl.yaml", CONFIG),
+            ("base/f.yaml", "key: f\ntype: boolean\nrules:\n  - when: { segment: a }\n    serve: on\ndefault: off\n"),
+            ("segments/a.yaml", "name: a\nwhen: { segment: b }\n"),
+            ("segments/b.yaml", "name: b\nwhen: { any: [{ segment: a }] }\n"),
+        ]);
+        let loaded = load(&files, &options());
+        let cycles = loaded.diagnostics.iter().filter(|d| d.code == Code::SegmentCycle).count();
+        assert_eq!(cycles, 2, "{:?}", loaded.diagnostics);
+    }
+
+    #[test]
+    fn parallel_and_serial_agree() {
+        let mut files = RootFiles::from_pairs([("flagctl.yaml", CONFIG)]);
+        for i in 0..200 {
+            let weight = if i % 7 == 0 { 20 } else { 10 };
+            files.insert(
+                format!("base/f{i}.yaml"),
+                format!("key: f{i}\ntype: boolean\ndefault:\n  rollout: {{ on: {weight}, off: 90 }}\n"),
+            );
+        }
+        let serial = load(&files, &options());
+        let parallel = load(&files, &LoadOptions { threads: 4, ..options() });
+        assert_eq!(serial.diagnostics, parallel.diagnostics);
+        assert_eq!(serial.environments, parallel.environments);
+        assert_eq!(serial.diagnostics.len(), 29);
+    }
+}
