@@ -12,5 +12,6 @@ pub mod yaml;
 pub use files::{discover_root, RootFiles, CONFIG_FILE};
 pub(crate) mod check;
 pub mod load;
+pub mod snapshot;
 
 pub use load::{load, today_utc, LoadOptions, Loaded, ResolvedDocument, SourceDocument};
