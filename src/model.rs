@@ -319,7 +319,10 @@ pub struct Rollout {
 impl Rollout {
     /// The sum of all weights, in thousandths of a percent.
     pub fn total(&self) -> u64 {
-        self.weights.values().map(|w| u64::from(w.thousandths())).sum()
+        self.weights
+            .values()
+            .map(|w| u64::from(w.thousandths()))
+            .sum()
     }
 
     /// A short human summary (`on 25% / off 75%`).
@@ -369,7 +372,11 @@ impl Weight {
             return Err(WeightError::TooPrecise(percent));
         }
         // In range 0..=100000 after the checks above, so the cast is exact.
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked range")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked range"
+        )]
         Ok(Weight(rounded as u32))
     }
 
@@ -399,7 +406,7 @@ impl fmt::Display for Weight {
 
 impl Serialize for Weight {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             serializer.serialize_u32(self.0 / 1000)
         } else {
             serializer.serialize_f64(self.percent())
@@ -467,6 +474,65 @@ impl Condition {
             Condition::Not { not } => not.for_each_segment(visit),
             Condition::Segment { segment } => visit(segment),
             Condition::Attribute(_) => {}
+        }
+    }
+}
+
+fn fmt_operand(value: &Value, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match value {
+        Value::String(s) if !s.is_empty() && !s.contains([' ', ',', '[', ']', '(', ')']) => {
+            f.write_str(s)
+        }
+        other => write!(f, "{other}"),
+    }
+}
+
+impl fmt::Display for Condition {
+    /// A one-line reading: `country in [DE, FR] and plan eq enterprise`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined = |f: &mut fmt::Formatter<'_>, items: &[Condition], word: &str, empty: &str| {
+            if items.is_empty() {
+                return f.write_str(empty);
+            }
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {word} ")?;
+                }
+                if matches!(item, Condition::All { .. } | Condition::Any { .. }) && items.len() > 1
+                {
+                    write!(f, "({item})")?;
+                } else {
+                    write!(f, "{item}")?;
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Condition::All { all } => joined(f, all, "and", "always"),
+            Condition::Any { any } => joined(f, any, "or", "never"),
+            Condition::Not { not } => match **not {
+                Condition::Attribute(_) | Condition::Segment { .. } => write!(f, "not {not}"),
+                _ => write!(f, "not ({not})"),
+            },
+            Condition::Segment { segment } => write!(f, "in segment {segment}"),
+            Condition::Attribute(attribute) => {
+                write!(f, "{} {}", attribute.attr, attribute.op)?;
+                if let Some(value) = &attribute.value {
+                    f.write_str(" ")?;
+                    fmt_operand(value, f)?;
+                }
+                if let Some(values) = &attribute.values {
+                    f.write_str(" [")?;
+                    for (i, value) in values.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        fmt_operand(value, f)?;
+                    }
+                    f.write_str("]")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -775,27 +841,51 @@ mod tests {
         assert!(check_name("new-checkout").is_ok());
         assert!(check_name("a.b_c-1").is_ok());
         assert_eq!(check_name(""), Err(NameError::Empty));
-        assert!(matches!(check_name("a/b"), Err(NameError::BadCharacter { character: '/', .. })));
+        assert!(matches!(
+            check_name("a/b"),
+            Err(NameError::BadCharacter { character: '/', .. })
+        ));
         assert!(matches!(check_name("a..b"), Err(NameError::DotDot(_))));
         assert!(matches!(check_name(".hidden"), Err(NameError::BadStart(_))));
-        assert!(matches!(check_name(&"x".repeat(129)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            check_name(&"x".repeat(129)),
+            Err(NameError::TooLong(_))
+        ));
     }
 
     #[test]
     fn weights_keep_three_decimals() {
-        assert_eq!(Weight::from_percent(12.5).map(Weight::thousandths), Ok(12_500));
+        assert_eq!(
+            Weight::from_percent(12.5).map(Weight::thousandths),
+            Ok(12_500)
+        );
         assert_eq!(Weight::from_percent(0.001).map(Weight::thousandths), Ok(1));
-        assert_eq!(Weight::from_percent(33.333).map(Weight::thousandths), Ok(33_333));
-        assert!(matches!(Weight::from_percent(0.0001), Err(WeightError::TooPrecise(_))));
-        assert!(matches!(Weight::from_percent(101.0), Err(WeightError::OutOfRange(_))));
-        assert!(matches!(Weight::from_percent(-1.0), Err(WeightError::OutOfRange(_))));
+        assert_eq!(
+            Weight::from_percent(33.333).map(Weight::thousandths),
+            Ok(33_333)
+        );
+        assert!(matches!(
+            Weight::from_percent(0.0001),
+            Err(WeightError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Weight::from_percent(101.0),
+            Err(WeightError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Weight::from_percent(-1.0),
+            Err(WeightError::OutOfRange(_))
+        ));
         assert_eq!(Weight::from_thousandths(33_330).to_string(), "33.33");
         assert_eq!(Weight::from_thousandths(25_000).to_string(), "25");
     }
 
     #[test]
     fn weights_serialize_as_percent() {
-        let json = serde_json::to_string(&[Weight::from_thousandths(25_000), Weight::from_thousandths(12_345)]);
+        let json = serde_json::to_string(&[
+            Weight::from_thousandths(25_000),
+            Weight::from_thousandths(12_345),
+        ]);
         assert_eq!(json.ok().as_deref(), Some("[25,12.345]"));
     }
 
@@ -838,6 +928,20 @@ mod tests {
         assert!(parse_time("2026-12-01T00:00:00Z").is_ok());
         assert!(parse_time("2026-12-01").is_err());
         assert!(compile_regex("a(").is_err());
+    }
+
+    #[test]
+    fn conditions_read_as_one_line() {
+        let condition: Condition = serde_json::from_value(serde_json::json!({"all": [
+            {"attr": "country", "op": "in", "values": ["DE", "FR"]},
+            {"any": [{"segment": "staff"}, {"not": {"attr": "plan", "op": "eq", "value": "free plan"}}]},
+            {"attr": "email", "op": "exists"}
+        ]}))
+        .expect("valid condition");
+        assert_eq!(
+            condition.to_string(),
+            "country in [DE, FR] and (in segment staff or not plan eq \"free plan\") and email exists"
+        );
     }
 
     #[test]

@@ -31,11 +31,15 @@ pub fn merge(base: (&Value, &SpanTree), overlay: (&Value, &SpanTree)) -> (Value,
 }
 
 fn child(spans: &SpanTree, index: usize) -> SpanTree {
-    spans.children.get(index).cloned().unwrap_or_else(|| SpanTree {
-        file: spans.file,
-        span: spans.span,
-        ..SpanTree::default()
-    })
+    spans
+        .children
+        .get(index)
+        .cloned()
+        .unwrap_or_else(|| SpanTree {
+            file: spans.file,
+            span: spans.span,
+            ..SpanTree::default()
+        })
 }
 
 fn merge_maps(
@@ -48,7 +52,11 @@ fn merge_maps(
     // A mapping the overlay writes into is located in the overlay: when the
     // base was valid, whatever is wrong with the merged mapping is the
     // overlay's doing.
-    let container = if overlay.is_empty() { base_spans } else { overlay_spans };
+    let container = if overlay.is_empty() {
+        base_spans
+    } else {
+        overlay_spans
+    };
     let mut spans = SpanTree {
         file: container.file,
         span: container.span,
@@ -85,7 +93,9 @@ fn merge_maps(
             continue;
         }
         value.insert(key.clone(), strip_nulls(overlay_child));
-        spans.children.push(strip_null_spans(overlay_child, child(overlay_spans, index)));
+        spans
+            .children
+            .push(strip_null_spans(overlay_child, child(overlay_spans, index)));
     }
     (Value::Object(value), spans)
 }
@@ -147,11 +157,17 @@ impl SpanTree {
         match value {
             Value::Object(map) => {
                 map.len() == self.children.len()
-                    && map.values().zip(&self.children).all(|(v, s)| s.matches_shape(v))
+                    && map
+                        .values()
+                        .zip(&self.children)
+                        .all(|(v, s)| s.matches_shape(v))
             }
             Value::Array(items) => {
                 items.len() == self.children.len()
-                    && items.iter().zip(&self.children).all(|(v, s)| s.matches_shape(v))
+                    && items
+                        .iter()
+                        .zip(&self.children)
+                        .all(|(v, s)| s.matches_shape(v))
             }
             _ => self.children.is_empty(),
         }
@@ -184,7 +200,10 @@ mod tests {
 
     #[test]
     fn provenance_points_into_the_overlay() {
-        let base = doc("key: x\ndefault:\n  rollout: { on: 10, off: 90 }\nenabled: true\n", 0);
+        let base = doc(
+            "key: x\ndefault:\n  rollout: { on: 10, off: 90 }\nenabled: true\n",
+            0,
+        );
         let overlay = doc("default:\n  rollout: { on: 25, off: 75 }\n", 1);
         let (value, spans) = merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
         assert!(spans.matches_shape(&value));

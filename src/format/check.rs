@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Location, Span};
 use crate::format::schema::closest;
-use crate::format::yaml::{escape_pointer_token, SpanTree};
+use crate::format::yaml::{SpanTree, escape_pointer_token};
 use crate::model::{
-    check_name, parse_semver, parse_time, Arity, Condition, Flag, FlagType, OperandKind, Rollout,
-    Segment, SegmentName, Serve, Weight, WEIGHT_TOTAL,
+    Arity, Condition, Flag, FlagType, OperandKind, Rollout, Segment, SegmentName, Serve,
+    WEIGHT_TOTAL, Weight, check_name, parse_semver, parse_time,
 };
 
 /// A document being checked: its value, where its nodes are, and the table of
@@ -35,7 +35,11 @@ impl Doc<'_> {
     }
 
     fn location(&self, node: &SpanTree, span: Span) -> Location {
-        let file = self.files.get(node.file as usize).cloned().unwrap_or_default();
+        let file = self
+            .files
+            .get(node.file as usize)
+            .cloned()
+            .unwrap_or_default();
         Location::at(file, span)
     }
 
@@ -79,15 +83,19 @@ const CONDITION_KINDS: [&str; 5] = ["all", "any", "not", "segment", "attr"];
 pub(crate) fn precheck_flag(doc: &Doc<'_>, out: &mut Vec<Diagnostic>) -> bool {
     let before = out.len();
     let value = doc.value;
-    if let Some(expires) = value.get("expires").and_then(Value::as_str) {
-        if expires.parse::<jiff::civil::Date>().is_err() {
-            out.push(doc.diagnostic(
-                Diagnostic::error(Code::InvalidValue, format!("`{expires}` is not a valid date"))
+    if let Some(expires) = value.get("expires").and_then(Value::as_str)
+        && expires.parse::<jiff::civil::Date>().is_err() {
+            out.push(
+                doc.diagnostic(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("`{expires}` is not a valid date"),
+                    )
                     .at(doc.at("/expires"))
                     .with_help("write a calendar date such as `2027-03-31`"),
-            ));
+                ),
+            );
         }
-    }
     precheck_serve(doc, value.get("default"), "/default", out);
     if let Some(rules) = value.get("rules").and_then(Value::as_array) {
         for (index, rule) in rules.iter().enumerate() {
@@ -122,14 +130,18 @@ fn precheck_serve(doc: &Doc<'_>, serve: Option<&Value>, pointer: &str, out: &mut
             continue;
         };
         if Weight::from_percent(percent).is_err() {
-            out.push(doc.diagnostic(
-                Diagnostic::error(
-                    Code::WeightPrecision,
-                    format!("weight `{weight}` of variant `{variant}` has more than 3 decimals"),
-                )
-                .at(doc.at(&pointer_join(&format!("{pointer}/rollout"), variant)))
-                .with_help("weights go down to 0.001%; round it"),
-            ));
+            out.push(
+                doc.diagnostic(
+                    Diagnostic::error(
+                        Code::WeightPrecision,
+                        format!(
+                            "weight `{weight}` of variant `{variant}` has more than 3 decimals"
+                        ),
+                    )
+                    .at(doc.at(&pointer_join(&format!("{pointer}/rollout"), variant)))
+                    .with_help("weights go down to 0.001%; round it"),
+                ),
+            );
         }
     }
 }
@@ -205,14 +217,20 @@ fn precheck_arity(
     out: &mut Vec<Diagnostic>,
 ) {
     let Some(op_name) = map.get("op").and_then(Value::as_str) else {
-        out.push(doc.diagnostic(
-            Diagnostic::error(Code::MissingField, "missing field `op` in a condition on an attribute")
+        out.push(
+            doc.diagnostic(
+                Diagnostic::error(
+                    Code::MissingField,
+                    "missing field `op` in a condition on an attribute",
+                )
                 .at(doc.at(pointer))
                 .with_help("add an operator such as `op: eq`"),
-        ));
+            ),
+        );
         return;
     };
-    let Ok(op) = serde_json::from_value::<crate::model::Operator>(Value::String(op_name.to_owned()))
+    let Ok(op) =
+        serde_json::from_value::<crate::model::Operator>(Value::String(op_name.to_owned()))
     else {
         return; // the schema reported the unknown operator
     };
@@ -238,7 +256,14 @@ fn precheck_arity(
             "values",
             format!("`{op}` takes one operand in `value`, not a list in `values`"),
             if matches!(op, crate::model::Operator::Eq | crate::model::Operator::Neq) {
-                format!("use `{}` to compare with a list", if op == crate::model::Operator::Eq { "in" } else { "not_in" })
+                format!(
+                    "use `{}` to compare with a list",
+                    if op == crate::model::Operator::Eq {
+                        "in"
+                    } else {
+                        "not_in"
+                    }
+                )
             } else {
                 "write `value: …`".to_owned()
             },
@@ -251,11 +276,13 @@ fn precheck_arity(
         _ => None,
     };
     if let Some((field, message, help)) = problem {
-        out.push(doc.diagnostic(
-            Diagnostic::error(Code::OperatorArity, message)
-                .at(doc.at_key(&pointer_join(pointer, field)))
-                .with_help(help),
-        ));
+        out.push(
+            doc.diagnostic(
+                Diagnostic::error(Code::OperatorArity, message)
+                    .at(doc.at_key(&pointer_join(pointer, field)))
+                    .with_help(help),
+            ),
+        );
     }
 }
 
@@ -268,7 +295,12 @@ pub(crate) struct Context<'a> {
 }
 
 /// Semantic checks of one typed flag.
-pub(crate) fn check_flag(flag: &Flag, doc: &Doc<'_>, context: &Context<'_>, out: &mut Vec<Diagnostic>) {
+pub(crate) fn check_flag(
+    flag: &Flag,
+    doc: &Doc<'_>,
+    context: &Context<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
     let key = flag.key.as_str();
     let push = |out: &mut Vec<Diagnostic>, d: Diagnostic| out.push(doc.diagnostic(d));
     let variant_names: Vec<&str> = flag.variants.keys().map(String::as_str).collect();
@@ -307,7 +339,10 @@ pub(crate) fn check_flag(flag: &Flag, doc: &Doc<'_>, context: &Context<'_>, out:
                         ),
                     )
                     .at(doc.at(&pointer))
-                    .with_help(format!("give every variant a {} value, or change `type`", flag.kind)),
+                    .with_help(format!(
+                        "give every variant a {} value, or change `type`",
+                        flag.kind
+                    )),
                 );
             }
         }
@@ -326,11 +361,10 @@ pub(crate) fn check_flag(flag: &Flag, doc: &Doc<'_>, context: &Context<'_>, out:
             .with_help(help),
         )
     };
-    if let Some(off) = &flag.off_variant {
-        if !flag.variants.contains_key(off) && !(implicit && flag.variants.is_empty()) {
+    if let Some(off) = &flag.off_variant
+        && !flag.variants.contains_key(off) && !(implicit && flag.variants.is_empty()) {
             out.push(unknown_variant(off, doc.at("/off_variant")));
         }
-    }
     let mut seen_targets: BTreeMap<&str, &str> = BTreeMap::new();
     for (variant, keys) in &flag.targets {
         let pointer = pointer_join("/targets", variant);
@@ -353,13 +387,20 @@ pub(crate) fn check_flag(flag: &Flag, doc: &Doc<'_>, context: &Context<'_>, out:
     }
     for (index, rule) in flag.rules.iter().enumerate() {
         let pointer = format!("/rules/{index}");
-        check_serve(flag, &rule.serve, &format!("{pointer}/serve"), doc, &unknown_variant, out);
+        check_serve(
+            flag,
+            &rule.serve,
+            &format!("{pointer}/serve"),
+            doc,
+            &unknown_variant,
+            out,
+        );
         check_condition(&rule.when, &format!("{pointer}/when"), doc, context, out);
     }
     check_serve(flag, &flag.default, "/default", doc, &unknown_variant, out);
 
-    if let (Some(expires), Some(today)) = (flag.expires, context.today) {
-        if expires < today {
+    if let (Some(expires), Some(today)) = (flag.expires, context.today)
+        && expires < today {
             let days = (today - expires).get_days();
             push(
                 out,
@@ -374,7 +415,6 @@ pub(crate) fn check_flag(flag: &Flag, doc: &Doc<'_>, context: &Context<'_>, out:
                 .with_help("remove the flag from the code and archive it, or move `expires` later"),
             );
         }
-    }
 }
 
 fn describe_value(value: &Value) -> String {
@@ -417,7 +457,10 @@ fn check_rollout(
     let weights_pointer = format!("{pointer}/rollout");
     for name in rollout.weights.keys() {
         if !flag.variants.contains_key(name) {
-            out.push(unknown_variant(name, doc.at_key(&pointer_join(&weights_pointer, name))));
+            out.push(unknown_variant(
+                name,
+                doc.at_key(&pointer_join(&weights_pointer, name)),
+            ));
         }
     }
     let total = rollout.total();
@@ -431,17 +474,26 @@ fn check_rollout(
         let difference = total.abs_diff(u64::from(WEIGHT_TOTAL));
         let help = format!(
             "make the weights add up to 100 ({} {})",
-            if total > u64::from(WEIGHT_TOTAL) { "remove" } else { "add" },
+            if total > u64::from(WEIGHT_TOTAL) {
+                "remove"
+            } else {
+                "add"
+            },
             Weight::from_thousandths(u32::try_from(difference).unwrap_or(u32::MAX))
         );
-        out.push(doc.diagnostic(
-            Diagnostic::error(
-                Code::WeightsSum,
-                format!("rollout weights of flag `{}` sum to {shown}, expected 100", flag.key),
-            )
-            .at(doc.at(&weights_pointer))
-            .with_help(help),
-        ));
+        out.push(
+            doc.diagnostic(
+                Diagnostic::error(
+                    Code::WeightsSum,
+                    format!(
+                        "rollout weights of flag `{}` sum to {shown}, expected 100",
+                        flag.key
+                    ),
+                )
+                .at(doc.at(&weights_pointer))
+                .with_help(help),
+            ),
+        );
     }
 }
 
@@ -455,23 +507,43 @@ pub(crate) fn check_condition(
 ) {
     match condition {
         Condition::All { all: items } | Condition::Any { any: items } => {
-            let kind = if matches!(condition, Condition::All { .. }) { "all" } else { "any" };
+            let kind = if matches!(condition, Condition::All { .. }) {
+                "all"
+            } else {
+                "any"
+            };
             for (index, item) in items.iter().enumerate() {
-                check_condition(item, &format!("{pointer}/{kind}/{index}"), doc, context, out);
+                check_condition(
+                    item,
+                    &format!("{pointer}/{kind}/{index}"),
+                    doc,
+                    context,
+                    out,
+                );
             }
         }
-        Condition::Not { not } => check_condition(not, &format!("{pointer}/not"), doc, context, out),
+        Condition::Not { not } => {
+            check_condition(not, &format!("{pointer}/not"), doc, context, out)
+        }
         Condition::Segment { segment } => {
             if !context.segments.contains(segment) {
-                let help = match closest(segment.as_str(), context.segments.iter().map(SegmentName::as_str)) {
+                let help = match closest(
+                    segment.as_str(),
+                    context.segments.iter().map(SegmentName::as_str),
+                ) {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
                     None => format!("create `segments/{segment}.yaml`"),
                 };
-                out.push(doc.diagnostic(
-                    Diagnostic::error(Code::UnknownSegment, format!("segment `{segment}` does not exist"))
+                out.push(
+                    doc.diagnostic(
+                        Diagnostic::error(
+                            Code::UnknownSegment,
+                            format!("segment `{segment}` does not exist"),
+                        )
                         .at(doc.at(&format!("{pointer}/segment")))
                         .with_help(help),
-                ));
+                    ),
+                );
             }
         }
         Condition::Attribute(attribute) => {
@@ -488,9 +560,13 @@ pub(crate) fn check_condition(
             };
             for (operand_pointer, operand) in operands {
                 if let Some((code, message, help)) = operand_problem(op, kind, operand) {
-                    out.push(doc.diagnostic(
-                        Diagnostic::error(code, message).at(doc.at(&operand_pointer)).with_help(help),
-                    ));
+                    out.push(
+                        doc.diagnostic(
+                            Diagnostic::error(code, message)
+                                .at(doc.at(&operand_pointer))
+                                .with_help(help),
+                        ),
+                    );
                 }
             }
         }
@@ -505,7 +581,10 @@ fn operand_problem(
     let wrong = |expected: &str, help: &str| {
         Some((
             Code::OperandType,
-            format!("`{op}` compares with {expected}, found {}", describe_value(operand)),
+            format!(
+                "`{op}` compares with {expected}, found {}",
+                describe_value(operand)
+            ),
             help.to_owned(),
         ))
     };
@@ -560,34 +639,47 @@ fn operand_problem(
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().rev().find(|l| l.trim_start().starts_with("error:")).map_or_else(
-        || text.lines().next().unwrap_or(text),
-        |l| l.trim_start().trim_start_matches("error:").trim(),
-    )
+    text.lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("error:"))
+        .map_or_else(
+            || text.lines().next().unwrap_or(text),
+            |l| l.trim_start().trim_start_matches("error:").trim(),
+        )
 }
 
 /// Semantic checks of one typed segment.
-pub(crate) fn check_segment(segment: &Segment, doc: &Doc<'_>, context: &Context<'_>, out: &mut Vec<Diagnostic>) {
+pub(crate) fn check_segment(
+    segment: &Segment,
+    doc: &Doc<'_>,
+    context: &Context<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
     if let Some(when) = &segment.when {
         check_condition(when, "/when", doc, context, out);
     }
     let included: BTreeSet<&str> = segment.include.iter().map(String::as_str).collect();
     for (index, key) in segment.exclude.iter().enumerate() {
         if included.contains(key.as_str()) {
-            out.push(doc.diagnostic(
-                Diagnostic::warning(
-                    Code::DuplicateTarget,
-                    format!("`{key}` is both included and excluded; include wins"),
-                )
-                .at(doc.at(&format!("/exclude/{index}")))
-                .with_help("remove it from one of the lists"),
-            ));
+            out.push(
+                doc.diagnostic(
+                    Diagnostic::warning(
+                        Code::DuplicateTarget,
+                        format!("`{key}` is both included and excluded; include wins"),
+                    )
+                    .at(doc.at(&format!("/exclude/{index}")))
+                    .with_help("remove it from one of the lists"),
+                ),
+            );
         }
     }
 }
 
 /// The segments a condition names, recursively through `all`/`any`/`not`.
-pub(crate) fn referenced_segments<'a>(condition: &'a Condition, into: &mut BTreeSet<&'a SegmentName>) {
+pub(crate) fn referenced_segments<'a>(
+    condition: &'a Condition,
+    into: &mut BTreeSet<&'a SegmentName>,
+) {
     condition.for_each_segment(&mut |name| {
         into.insert(name);
     });
@@ -608,7 +700,10 @@ mod tests {
 
     #[test]
     fn regex_error_first_line() {
-        assert_eq!(first_line("regex parse error:\n    a(\n     ^\nerror: unclosed group"), "unclosed group");
+        assert_eq!(
+            first_line("regex parse error:\n    a(\n     ^\nerror: unclosed group"),
+            "unclosed group"
+        );
         assert_eq!(first_line("plain"), "plain");
     }
 }

@@ -18,12 +18,14 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::diagnostic::{sort_and_dedup, Code, Diagnostic, Location, Summary};
+use crate::diagnostic::{Code, Diagnostic, Location, Summary, sort_and_dedup};
 use crate::format::check::{self, Doc};
-use crate::format::files::{RootFiles, CONFIG_FILE};
+use crate::format::files::{CONFIG_FILE, RootFiles};
 use crate::format::schema::{self, DocumentKind};
 use crate::format::yaml::{self, SpanTree};
-use crate::model::{check_name, Flag, FlagKey, ResolvedEnvironment, RootConfig, Segment, SegmentName};
+use crate::model::{
+    Flag, FlagKey, ResolvedEnvironment, RootConfig, Segment, SegmentName, check_name,
+};
 use crate::overlay;
 
 /// How to load a root.
@@ -78,13 +80,19 @@ impl ResolvedDocument<'_> {
     /// The file and position the value at a JSON pointer came from.
     pub fn origin(&self, pointer: &str) -> Location {
         let node = self.spans.lookup(self.value, pointer);
-        let file = self.files.get(node.file as usize).cloned().unwrap_or_default();
+        let file = self
+            .files
+            .get(node.file as usize)
+            .cloned()
+            .unwrap_or_default();
         Location::at(file, node.span)
     }
 
     /// Whether the value at a JSON pointer was set by an overlay.
+    /// A pointer that leads nowhere in the document is not overridden.
     pub fn is_overridden(&self, pointer: &str) -> bool {
-        self.spans.lookup(self.value, pointer).file != self.base_file
+        self.value.pointer(pointer).is_some()
+            && self.spans.lookup(self.value, pointer).file != self.base_file
     }
 }
 
@@ -251,9 +259,12 @@ fn classify<'a>(path: &'a str, bytes: &'a [u8], out: &mut Vec<Diagnostic>) -> Op
             None => "flag roots hold `.yaml` files only; move it elsewhere".to_owned(),
         };
         out.push(
-            Diagnostic::warning(Code::UnexpectedFile, format!("`{path}` is ignored: documents end in `.yaml`"))
-                .at(Location::file(path))
-                .with_help(help),
+            Diagnostic::warning(
+                Code::UnexpectedFile,
+                format!("`{path}` is ignored: documents end in `.yaml`"),
+            )
+            .at(Location::file(path))
+            .with_help(help),
         );
         return None;
     };
@@ -268,15 +279,14 @@ fn classify<'a>(path: &'a str, bytes: &'a [u8], out: &mut Vec<Diagnostic>) -> Op
             None
         }
     };
-    if let Some(environment) = environment {
-        if let Err(error) = check_name(environment) {
+    if let Some(environment) = environment
+        && let Err(error) = check_name(environment) {
             out.push(
                 Diagnostic::error(Code::InvalidName, format!("environment directory {error}"))
                     .at(Location::file(path)),
             );
             return None;
         }
-    }
     Some(Entry {
         kind,
         path,
@@ -329,7 +339,8 @@ fn parse_entry(entry: &Entry<'_>, index: u32, files: &[String]) -> Parsed {
                 problem.pointer.trim_start_matches('/')
             );
             diagnostic.code = Code::InvalidValue;
-            diagnostic = diagnostic.with_help("set it in the base file; overlays only change how the flag is served");
+            diagnostic = diagnostic
+                .with_help("set it in the base file; overlays only change how the flag is served");
         } else if let Some(help) = problem.help {
             diagnostic = diagnostic.with_help(help);
         }
@@ -342,21 +353,21 @@ fn parse_entry(entry: &Entry<'_>, index: u32, files: &[String]) -> Parsed {
         FileKind::Segment => Some("name"),
         _ => None,
     };
-    if let (Some(field), Some(stem)) = (name_field, entry.stem) {
-        if let Some(name) = document.value.get(field).and_then(Value::as_str) {
-            if name != stem {
+    if let (Some(field), Some(stem)) = (name_field, entry.stem)
+        && let Some(name) = document.value.get(field).and_then(Value::as_str)
+            && name != stem {
                 diagnostics.push(
                     Diagnostic::error(
                         Code::KeyMismatch,
                         format!("{field} `{name}` does not match the file name `{stem}.yaml`"),
                     )
                     .at(doc.at(&format!("/{field}")))
-                    .with_help(format!("set `{field}: {stem}`, or rename the file to `{name}.yaml`")),
+                    .with_help(format!(
+                        "set `{field}: {stem}`, or rename the file to `{name}.yaml`"
+                    )),
                 );
                 shape_ok = false;
             }
-        }
-    }
     let mut typed = Typed::None;
     if shape_ok {
         let prechecked = match entry.kind {
@@ -386,7 +397,9 @@ fn parse_entry(entry: &Entry<'_>, index: u32, files: &[String]) -> Parsed {
 fn deserialize(entry: &Entry<'_>, value: &Value, out: &mut Vec<Diagnostic>) -> Typed {
     let result = match entry.kind {
         FileKind::Config => RootConfig::deserialize(value).map(Typed::Config),
-        FileKind::Flag => Flag::deserialize(value).map(|f| Typed::Flag(Box::new(f.with_implicit_variants()))),
+        FileKind::Flag => {
+            Flag::deserialize(value).map(|f| Typed::Flag(Box::new(f.with_implicit_variants())))
+        }
         FileKind::Segment => Segment::deserialize(value).map(|s| Typed::Segment(Box::new(s))),
         FileKind::Overlay => return Typed::None,
     };
@@ -394,8 +407,11 @@ fn deserialize(entry: &Entry<'_>, value: &Value, out: &mut Vec<Diagnostic>) -> T
         // The schema and prechecks should have caught everything; say what
         // slipped through rather than dropping it.
         out.push(
-            Diagnostic::error(Code::InvalidValue, format!("the document does not fit the format: {error}"))
-                .at(Location::file(entry.path)),
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("the document does not fit the format: {error}"),
+            )
+            .at(Location::file(entry.path)),
         );
         Typed::None
     })
@@ -431,7 +447,10 @@ fn parse_all(entries: &[Entry<'_>], files: &[String], threads: usize) -> Vec<Par
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }
@@ -494,7 +513,9 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
                     if parsed.shape_ok {
                         overlays.push((index, environment.to_owned(), key.clone()));
                     }
-                    loaded.overlay_index.insert((environment.to_owned(), key), index32);
+                    loaded
+                        .overlay_index
+                        .insert((environment.to_owned(), key), index32);
                 }
             }
         }
@@ -504,8 +525,11 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
 
     if !config_seen {
         diagnostics.push(
-            Diagnostic::error(Code::MissingConfig, format!("the flag root has no `{CONFIG_FILE}`"))
-                .with_help("create one with `flagctl init`, or point `--root` at a flag root"),
+            Diagnostic::error(
+                Code::MissingConfig,
+                format!("the flag root has no `{CONFIG_FILE}`"),
+            )
+            .with_help("create one with `flagctl init`, or point `--root` at a flag root"),
         );
     }
     if let Some(config) = &loaded.config {
@@ -519,16 +543,22 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
 
     // Base flags and segments.
     fn doc_of<'a>(loaded: &'a Loaded, files: &'a [String], index: usize) -> Option<Doc<'a>> {
-        loaded.documents.get(index).and_then(Option::as_ref).map(|d| Doc {
-            files,
-            value: &d.value,
-            spans: &d.spans,
-            environment: None,
-        })
+        loaded
+            .documents
+            .get(index)
+            .and_then(Option::as_ref)
+            .map(|d| Doc {
+                files,
+                value: &d.value,
+                spans: &d.spans,
+                environment: None,
+            })
     }
     let mut base_diagnostics: HashSet<(Code, Option<Location>, String)> = HashSet::new();
     for (index, flag) in flag_docs {
-        let Some(doc) = doc_of(&loaded, &files, index) else { continue };
+        let Some(doc) = doc_of(&loaded, &files, index) else {
+            continue;
+        };
         let before = diagnostics.len();
         check::check_flag(&flag, &doc, &context, &mut diagnostics);
         let errors = diagnostics[before..].iter().any(Diagnostic::is_error);
@@ -542,7 +572,9 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
         }
     }
     for (index, segment) in segment_docs {
-        let Some(doc) = doc_of(&loaded, &files, index) else { continue };
+        let Some(doc) = doc_of(&loaded, &files, index) else {
+            continue;
+        };
         let before = diagnostics.len();
         check::check_segment(&segment, &doc, &context, &mut diagnostics);
         if !diagnostics[before..].iter().any(Diagnostic::is_error) {
@@ -562,8 +594,12 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
         let path = &files[*index];
         if loaded.config.is_some() && !environments.contains(environment) {
             let help = match schema::closest(environment, environments.iter().map(String::as_str)) {
-                Some(suggestion) => format!("did you mean `overlays/{suggestion}/`? or declare `{environment}` in `{CONFIG_FILE}`"),
-                None => format!("declare `{environment}` under `environments` in `{CONFIG_FILE}`, or remove the directory"),
+                Some(suggestion) => format!(
+                    "did you mean `overlays/{suggestion}/`? or declare `{environment}` in `{CONFIG_FILE}`"
+                ),
+                None => format!(
+                    "declare `{environment}` under `environments` in `{CONFIG_FILE}`, or remove the directory"
+                ),
             };
             diagnostics.push(
                 Diagnostic::error(
@@ -586,11 +622,18 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
             );
             continue;
         }
-        overlays_by_env.entry(environment.as_str()).or_default().push((*index, key));
+        overlays_by_env
+            .entry(environment.as_str())
+            .or_default()
+            .push((*index, key));
     }
 
     // Resolve every environment.
-    let bucketing = loaded.config.as_ref().map(|c| c.bucketing).unwrap_or_default();
+    let bucketing = loaded
+        .config
+        .as_ref()
+        .map(|c| c.bucketing)
+        .unwrap_or_default();
     for environment in &environments {
         let mut resolved = ResolvedEnvironment {
             environment: environment.clone(),
@@ -598,21 +641,26 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
             flags: loaded.base_flags.clone(),
             segments: loaded.segments.clone(),
         };
-        for (index, key) in overlays_by_env.get(environment.as_str()).into_iter().flatten() {
+        for (index, key) in overlays_by_env
+            .get(environment.as_str())
+            .into_iter()
+            .flatten()
+        {
             resolved.flags.remove(*key);
             if !base_ok.get(*key).copied().unwrap_or(false) {
                 continue; // the base's own errors are reported already
             }
             let (Some(base), Some(overlay)) = (
-                loaded.base_index.get(*key).and_then(|i| loaded.document(*i)),
+                loaded
+                    .base_index
+                    .get(*key)
+                    .and_then(|i| loaded.document(*i)),
                 loaded.document(u32::try_from(*index).unwrap_or(u32::MAX)),
             ) else {
                 continue;
             };
-            let (value, spans) = overlay::merge(
-                (&base.value, &base.spans),
-                (&overlay.value, &overlay.spans),
-            );
+            let (value, spans) =
+                overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
             let merged = SourceDocument { value, spans };
             let doc = Doc {
                 files: &files,
@@ -621,11 +669,10 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
                 environment: Some(environment),
             };
             let mut found = Vec::new();
-            if let Some(flag) = check_resolved(&doc, &context, &mut found) {
-                if !found.iter().any(Diagnostic::is_error) {
+            if let Some(flag) = check_resolved(&doc, &context, &mut found)
+                && !found.iter().any(Diagnostic::is_error) {
                     resolved.flags.insert((*key).clone(), flag);
                 }
-            }
             diagnostics.extend(found.into_iter().filter(|d| {
                 !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone()))
             }));
@@ -643,14 +690,19 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
 }
 
 /// Schema, prechecks, typing and semantic checks of a resolved flag.
-fn check_resolved(doc: &Doc<'_>, context: &check::Context<'_>, out: &mut Vec<Diagnostic>) -> Option<Flag> {
+fn check_resolved(
+    doc: &Doc<'_>,
+    context: &check::Context<'_>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Flag> {
     for problem in schema::check(DocumentKind::Flag, doc.value) {
         let location = if problem.at_key {
             doc.at_key(&problem.pointer)
         } else {
             doc.at(&problem.pointer)
         };
-        let mut diagnostic = doc.diagnostic(Diagnostic::error(problem.code, problem.message).at(location));
+        let mut diagnostic =
+            doc.diagnostic(Diagnostic::error(problem.code, problem.message).at(location));
         if let Some(help) = problem.help {
             diagnostic = diagnostic.with_help(help);
         }
@@ -662,10 +714,15 @@ fn check_resolved(doc: &Doc<'_>, context: &check::Context<'_>, out: &mut Vec<Dia
     let flag = match Flag::deserialize(doc.value) {
         Ok(flag) => flag.with_implicit_variants(),
         Err(error) => {
-            out.push(doc.diagnostic(
-                Diagnostic::error(Code::InvalidValue, format!("the resolved flag does not fit the format: {error}"))
+            out.push(
+                doc.diagnostic(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("the resolved flag does not fit the format: {error}"),
+                    )
                     .at(doc.at("")),
-            ));
+                ),
+            );
             return None;
         }
     };
@@ -702,7 +759,9 @@ fn check_config(config: &RootConfig, loaded: &Loaded, out: &mut Vec<Diagnostic>)
                     format!("protected environment `{protected}` is not one of the environments"),
                 )
                 .at(doc.at(&format!("/protected/{i}")))
-                .with_help(format!("add `{protected}` to `environments`, or remove it here")),
+                .with_help(format!(
+                    "add `{protected}` to `environments`, or remove it here"
+                )),
             );
         }
     }
@@ -738,7 +797,11 @@ fn check_segment_cycles(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnos
             for next in edges.get(node).into_iter().flatten() {
                 if next == start {
                     if reported.insert(start) {
-                        let cycle: Vec<String> = path.iter().chain([start]).map(|s| format!("`{s}`")).collect();
+                        let cycle: Vec<String> = path
+                            .iter()
+                            .chain([start])
+                            .map(|s| format!("`{s}`"))
+                            .collect();
                         let location = segment_pointer_of(loaded, start)
                             .and_then(|i| loaded.document(i).map(|d| (i, d)))
                             .map(|(_, d)| {
@@ -752,7 +815,10 @@ fn check_segment_cycles(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnos
                             });
                         let mut diagnostic = Diagnostic::error(
                             Code::SegmentCycle,
-                            format!("segments refer to each other in a cycle: {}", cycle.join(" → ")),
+                            format!(
+                                "segments refer to each other in a cycle: {}",
+                                cycle.join(" → ")
+                            ),
                         )
                         .with_help("a segment cannot contain itself; break the cycle");
                         if let Some(location) = location {
@@ -797,10 +863,13 @@ fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagno
         if used.contains(name) {
             continue;
         }
-        let mut diagnostic = Diagnostic::warning(Code::UnusedSegment, format!("segment `{name}` is not used by any flag"))
-            .with_help("use it in a rule (`when: { segment: ... }`) or remove the file");
-        if let Some(index) = segment_pointer_of(loaded, name) {
-            if let Some(document) = loaded.document(index) {
+        let mut diagnostic = Diagnostic::warning(
+            Code::UnusedSegment,
+            format!("segment `{name}` is not used by any flag"),
+        )
+        .with_help("use it in a rule (`when: { segment: ... }`) or remove the file");
+        if let Some(index) = segment_pointer_of(loaded, name)
+            && let Some(document) = loaded.document(index) {
                 let doc = Doc {
                     files,
                     value: &document.value,
@@ -809,7 +878,6 @@ fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagno
                 };
                 diagnostic = diagnostic.at(doc.at("/name"));
             }
-        }
         out.push(diagnostic);
     }
 }
@@ -832,7 +900,10 @@ mod tests {
             .map(|d| {
                 (
                     d.code.as_str(),
-                    d.location.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    d.location
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 )
             })
             .collect()
@@ -848,7 +919,10 @@ mod tests {
                 "base/checkout.yaml",
                 "key: checkout\ntype: boolean\ndefault:\n  rollout: { on: 10, off: 90 }\n",
             ),
-            ("overlays/prod/checkout.yaml", "default:\n  rollout: { on: 25, off: 75 }\n"),
+            (
+                "overlays/prod/checkout.yaml",
+                "default:\n  rollout: { on: 25, off: 75 }\n",
+            ),
         ]);
         let loaded = load(&files, &options());
         assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
@@ -856,10 +930,15 @@ mod tests {
         assert_eq!(prod.default_summary(), "on 25% / off 75%");
         let dev = &loaded.environments["dev"].flags["checkout"];
         assert_eq!(dev.default_summary(), "on 10% / off 90%");
-        let doc = loaded.resolved_document("prod", "checkout").expect("resolved");
+        let doc = loaded
+            .resolved_document("prod", "checkout")
+            .expect("resolved");
         assert!(doc.is_overridden("/default/rollout/on"));
         assert!(!doc.is_overridden("/type"));
-        assert_eq!(doc.origin("/default/rollout/on").to_string(), "overlays/prod/checkout.yaml:2:18");
+        assert_eq!(
+            doc.origin("/default/rollout/on").to_string(),
+            "overlays/prod/checkout.yaml:2:18"
+        );
     }
 
     #[test]
@@ -870,10 +949,16 @@ mod tests {
                 "base/checkout.yaml",
                 "key: checkout\ntype: boolean\ndefault:\n  rollout: { on: 10, off: 90 }\n",
             ),
-            ("overlays/prod/checkout.yaml", "default:\n  rollout: { on: 20 }\n"),
+            (
+                "overlays/prod/checkout.yaml",
+                "default:\n  rollout: { on: 20 }\n",
+            ),
         ]);
         let loaded = load(&files, &options());
-        assert_eq!(codes(&loaded), [("weights-sum", "overlays/prod/checkout.yaml:2:12".to_owned())]);
+        assert_eq!(
+            codes(&loaded),
+            [("weights-sum", "overlays/prod/checkout.yaml:2:12".to_owned())]
+        );
         assert_eq!(loaded.diagnostics[0].environment.as_deref(), Some("prod"));
         assert!(!loaded.environments["prod"].flags.contains_key("checkout"));
         assert!(loaded.environments["dev"].flags.contains_key("checkout"));
@@ -882,9 +967,15 @@ mod tests {
     #[test]
     fn reports_every_problem() {
         let files = RootFiles::from_pairs([
-            ("flagctl.yaml", "environments: [dev, prod]\nprotected: [qa]\n"),
+            (
+                "flagctl.yaml",
+                "environments: [dev, prod]\nprotected: [qa]\n",
+            ),
             ("base/a.yaml", "key: b\ntype: boolean\ndefault: on\n"),
-            ("base/c.yaml", "key: c\ntype: number\nvariants: { x: 1, y: \"2\" }\ndefault: z\nrollot: 1\n"),
+            (
+                "base/c.yaml",
+                "key: c\ntype: number\nvariants: { x: 1, y: \"2\" }\ndefault: z\nrollot: 1\n",
+            ),
             ("base/d.yml", "key: d\n"),
             ("segments/s.yaml", "name: s\ninclude: [a]\n"),
             ("overlays/qa/c.yaml", "enabled: false\n"),
@@ -900,7 +991,10 @@ mod tests {
             "unknown-environment",
             "orphan-overlay",
         ] {
-            assert!(found.iter().any(|(c, _)| *c == expected), "{expected} missing from {found:?}");
+            assert!(
+                found.iter().any(|(c, _)| *c == expected),
+                "{expected} missing from {found:?}"
+            );
         }
         assert!(!loaded.is_valid());
     }
@@ -917,18 +1011,38 @@ mod tests {
         ]);
         let loaded = load(&files, &options());
         let found = codes(&loaded);
-        assert!(found.contains(&("variant-type", "base/c.yaml:3:22".to_owned())), "{found:?}");
-        assert!(found.contains(&("expired", "base/c.yaml:4:10".to_owned())), "{found:?}");
-        assert!(found.contains(&("invalid-semver", "base/c.yaml:6:44".to_owned())), "{found:?}");
-        assert!(found.contains(&("unknown-segment", "base/c.yaml:8:22".to_owned())), "{found:?}");
-        assert!(found.contains(&("unknown-variant", "base/c.yaml:10:10".to_owned())), "{found:?}");
-        let unknown = loaded.diagnostics.iter().find(|d| d.code == Code::UnknownSegment).expect("found");
+        assert!(
+            found.contains(&("variant-type", "base/c.yaml:3:22".to_owned())),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("expired", "base/c.yaml:4:10".to_owned())),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("invalid-semver", "base/c.yaml:6:44".to_owned())),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("unknown-segment", "base/c.yaml:8:22".to_owned())),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&("unknown-variant", "base/c.yaml:10:10".to_owned())),
+            "{found:?}"
+        );
+        let unknown = loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.code == Code::UnknownSegment)
+            .expect("found");
         assert_eq!(unknown.help.as_deref(), Some("did you mean `staff`?"));
     }
 
     #[test]
     fn missing_config_is_an_error() {
-        let files = RootFiles::from_pairs([("base/a.yaml", "key: a\ntype: boolean\ndefault: on\n")]);
+        let files =
+            RootFiles::from_pairs([("base/a.yaml", "key: a\ntype: boolean\ndefault: on\n")]);
         let loaded = load(&files, &options());
         assert_eq!(codes(&loaded), [("missing-config", String::new())]);
     }
@@ -937,12 +1051,22 @@ mod tests {
     fn segment_cycles_are_found() {
         let files = RootFiles::from_pairs([
             ("flagctl.yaml", CONFIG),
-            ("base/f.yaml", "key: f\ntype: boolean\nrules:\n  - when: { segment: a }\n    serve: on\ndefault: off\n"),
+            (
+                "base/f.yaml",
+                "key: f\ntype: boolean\nrules:\n  - when: { segment: a }\n    serve: on\ndefault: off\n",
+            ),
             ("segments/a.yaml", "name: a\nwhen: { segment: b }\n"),
-            ("segments/b.yaml", "name: b\nwhen: { any: [{ segment: a }] }\n"),
+            (
+                "segments/b.yaml",
+                "name: b\nwhen: { any: [{ segment: a }] }\n",
+            ),
         ]);
         let loaded = load(&files, &options());
-        let cycles = loaded.diagnostics.iter().filter(|d| d.code == Code::SegmentCycle).count();
+        let cycles = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == Code::SegmentCycle)
+            .count();
         assert_eq!(cycles, 2, "{:?}", loaded.diagnostics);
     }
 
@@ -953,11 +1077,19 @@ mod tests {
             let weight = if i % 7 == 0 { 20 } else { 10 };
             files.insert(
                 format!("base/f{i}.yaml"),
-                format!("key: f{i}\ntype: boolean\ndefault:\n  rollout: {{ on: {weight}, off: 90 }}\n"),
+                format!(
+                    "key: f{i}\ntype: boolean\ndefault:\n  rollout: {{ on: {weight}, off: 90 }}\n"
+                ),
             );
         }
         let serial = load(&files, &options());
-        let parallel = load(&files, &LoadOptions { threads: 4, ..options() });
+        let parallel = load(
+            &files,
+            &LoadOptions {
+                threads: 4,
+                ..options()
+            },
+        );
         assert_eq!(serial.diagnostics, parallel.diagnostics);
         assert_eq!(serial.environments, parallel.environments);
         assert_eq!(serial.diagnostics.len(), 29);

@@ -9,9 +9,9 @@ pub mod files;
 pub mod schema;
 pub mod yaml;
 
-pub use files::{discover_root, RootFiles, CONFIG_FILE};
+pub use files::{CONFIG_FILE, RootFiles, discover_root};
 pub(crate) mod check;
 pub mod load;
 pub mod snapshot;
 
-pub use load::{load, today_utc, LoadOptions, Loaded, ResolvedDocument, SourceDocument};
+pub use load::{LoadOptions, Loaded, ResolvedDocument, SourceDocument, load, today_utc};

@@ -163,7 +163,9 @@ fn field_name_raw(pointer: &str) -> String {
 /// The property names the schema allows at the object holding a failed
 /// keyword, found by walking the schema along the keyword's location.
 fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
-    let parent = schema_path.rsplit_once('/').map_or("", |(parent, _)| parent);
+    let parent = schema_path
+        .rsplit_once('/')
+        .map_or("", |(parent, _)| parent);
     let mut node = schema;
     for token in parent.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
@@ -193,8 +195,13 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|candidate| {
             // A prefix (`bool` for `boolean`) is as good as a one-letter typo.
-            let prefix = word.len() >= 3 && (candidate.starts_with(word) || word.starts_with(candidate));
-            let distance = if prefix { 1 } else { edit_distance(word, candidate) };
+            let prefix =
+                word.len() >= 3 && (candidate.starts_with(word) || word.starts_with(candidate));
+            let distance = if prefix {
+                1
+            } else {
+                edit_distance(word, candidate)
+            };
             (distance, candidate)
         })
         .filter(|(distance, _)| *distance <= limit)
@@ -221,7 +228,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn describe(schema: &Value, root: &Value, error: &ValidationError<'_>, out: &mut Vec<SchemaProblem>) {
+fn describe(
+    schema: &Value,
+    root: &Value,
+    error: &ValidationError<'_>,
+    out: &mut Vec<SchemaProblem>,
+) {
     let pointer = error.instance_path().as_str().to_owned();
     let instance = root.pointer(&pointer).unwrap_or(&Value::Null);
     let problem = |code: Code, message: String| SchemaProblem {
@@ -277,9 +289,15 @@ fn describe(schema: &Value, root: &Value, error: &ValidationError<'_>, out: &mut
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options
                 .as_array()
-                .map(|o| o.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+                .map(|o| {
+                    o.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let shown = instance.as_str().map_or_else(|| instance.to_string(), str::to_owned);
+            let shown = instance
+                .as_str()
+                .map_or_else(|| instance.to_string(), str::to_owned);
             let mut p = problem(
                 Code::InvalidValue,
                 format!("{} cannot be `{shown}`", field_name(&pointer)),
@@ -312,9 +330,14 @@ fn describe(schema: &Value, root: &Value, error: &ValidationError<'_>, out: &mut
                     for e in branch {
                         if let ValidationErrorKind::Type { kind } = e.kind() {
                             match kind {
-                                TypeKind::Single(t) => types.push(schema_type_name(&t.to_string()).to_owned()),
+                                TypeKind::Single(t) => {
+                                    types.push(schema_type_name(&t.to_string()).to_owned())
+                                }
                                 TypeKind::Multiple(set) => {
-                                    types.extend(set.into_iter().map(|t| schema_type_name(&t.to_string()).to_owned()));
+                                    types.extend(
+                                        set.into_iter()
+                                            .map(|t| schema_type_name(&t.to_string()).to_owned()),
+                                    );
                                 }
                             }
                         }
@@ -345,32 +368,55 @@ fn describe(schema: &Value, root: &Value, error: &ValidationError<'_>, out: &mut
             }
             out.push(p);
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => {
             out.push(problem(
                 Code::InvalidValue,
-                format!("{} must be at least {limit}, found {instance}", field_name(&pointer)),
+                format!(
+                    "{} must be at least {limit}, found {instance}",
+                    field_name(&pointer)
+                ),
             ));
         }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
             out.push(problem(
                 Code::InvalidValue,
-                format!("{} must be at most {limit}, found {instance}", field_name(&pointer)),
+                format!(
+                    "{} must be at most {limit}, found {instance}",
+                    field_name(&pointer)
+                ),
             ));
         }
         ValidationErrorKind::MinLength { .. } => {
-            out.push(problem(Code::InvalidValue, format!("{} cannot be empty", field_name(&pointer))));
+            out.push(problem(
+                Code::InvalidValue,
+                format!("{} cannot be empty", field_name(&pointer)),
+            ));
         }
         ValidationErrorKind::MinItems { .. } => {
-            out.push(problem(Code::InvalidValue, format!("{} cannot be an empty list", field_name(&pointer))));
+            out.push(problem(
+                Code::InvalidValue,
+                format!("{} cannot be an empty list", field_name(&pointer)),
+            ));
         }
         ValidationErrorKind::MinProperties { .. } => {
-            out.push(problem(Code::InvalidValue, format!("{} cannot be an empty mapping", field_name(&pointer))));
+            out.push(problem(
+                Code::InvalidValue,
+                format!("{} cannot be an empty mapping", field_name(&pointer)),
+            ));
         }
         ValidationErrorKind::UniqueItems => {
-            out.push(problem(Code::InvalidValue, format!("{} lists an item twice", field_name(&pointer))));
+            out.push(problem(
+                Code::InvalidValue,
+                format!("{} lists an item twice", field_name(&pointer)),
+            ));
         }
         _ => {
-            out.push(problem(Code::InvalidValue, format!("{}: {error}", field_name(&pointer))));
+            out.push(problem(
+                Code::InvalidValue,
+                format!("{}: {error}", field_name(&pointer)),
+            ));
         }
     }
 }
@@ -396,7 +442,8 @@ mod tests {
 
     #[test]
     fn valid_flag_has_no_problems() {
-        let flag = json!({"key": "a", "type": "boolean", "default": {"rollout": {"on": 10, "off": 90}}});
+        let flag =
+            json!({"key": "a", "type": "boolean", "default": {"rollout": {"on": 10, "off": 90}}});
         assert!(check(DocumentKind::Flag, &flag).is_empty());
     }
 
@@ -405,11 +452,18 @@ mod tests {
         let flag = json!({"key": "a", "type": "boolean", "default": {"rollot": {"on": 10}}});
         let problems = check(DocumentKind::Flag, &flag);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        let unknown = problems.iter().find(|p| p.code == Code::UnknownField).expect("unknown field");
+        let unknown = problems
+            .iter()
+            .find(|p| p.code == Code::UnknownField)
+            .expect("unknown field");
         assert_eq!(unknown.pointer, "/default/rollot");
         assert_eq!(unknown.help.as_deref(), Some("did you mean `rollout`?"));
         assert!(unknown.at_key);
-        assert!(problems.iter().any(|p| p.code == Code::MissingField && p.message.contains("`rollout`")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.code == Code::MissingField && p.message.contains("`rollout`"))
+        );
     }
 
     #[test]
@@ -424,10 +478,19 @@ mod tests {
         let flag = json!({"key": "a", "type": "bool", "default": "on", "enabled": "yes"});
         let problems = check(DocumentKind::Flag, &flag);
         let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-        assert!(messages.contains(&"`enabled` must be a boolean, found a string"), "{messages:?}");
-        assert!(messages.contains(&"`type` cannot be `bool`"), "{messages:?}");
+        assert!(
+            messages.contains(&"`enabled` must be a boolean, found a string"),
+            "{messages:?}"
+        );
+        assert!(
+            messages.contains(&"`type` cannot be `bool`"),
+            "{messages:?}"
+        );
         assert_eq!(
-            problems.iter().find(|p| p.pointer == "/type").and_then(|p| p.help.as_deref()),
+            problems
+                .iter()
+                .find(|p| p.pointer == "/type")
+                .and_then(|p| p.help.as_deref()),
             Some("did you mean `boolean`?")
         );
     }
@@ -436,7 +499,10 @@ mod tests {
     fn serve_of_wrong_type() {
         let flag = json!({"key": "a", "type": "boolean", "default": 3});
         let problems = check(DocumentKind::Flag, &flag);
-        assert_eq!(problems[0].message, "`default` must be a string or mapping, found a number");
+        assert_eq!(
+            problems[0].message,
+            "`default` must be a string or mapping, found a number"
+        );
     }
 
     #[test]

@@ -129,7 +129,8 @@ impl SnapshotFile {
 
     /// The file as pretty JSON with a final newline.
     pub fn to_json_pretty(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("flag types always serialize to JSON");
+        let mut text =
+            serde_json::to_string_pretty(self).expect("flag types always serialize to JSON");
         text.push('\n');
         text
     }
@@ -143,7 +144,9 @@ impl SnapshotFile {
         }
         let version: Version = serde_json::from_slice(bytes).map_err(SnapshotError::Parse)?;
         if version.format != SNAPSHOT_FORMAT {
-            return Err(SnapshotError::Format { found: version.format });
+            return Err(SnapshotError::Format {
+                found: version.format,
+            });
         }
         let file: SnapshotFile = serde_json::from_slice(bytes).map_err(SnapshotError::Parse)?;
         let actual = file.compute_digest();
@@ -153,7 +156,11 @@ impl SnapshotFile {
                 actual,
             });
         }
-        let problems: Vec<Diagnostic> = file.check().into_iter().filter(Diagnostic::is_error).collect();
+        let problems: Vec<Diagnostic> = file
+            .check()
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
         if !problems.is_empty() {
             return Err(SnapshotError::Invalid(problems));
         }
@@ -181,8 +188,11 @@ impl SnapshotFile {
             };
             if key != &flag.key {
                 out.push(
-                    Diagnostic::error(Code::KeyMismatch, format!("flag `{}` is stored under `{key}`", flag.key))
-                        .at(Location::file(files[0].clone())),
+                    Diagnostic::error(
+                        Code::KeyMismatch,
+                        format!("flag `{}` is stored under `{key}`", flag.key),
+                    )
+                    .at(Location::file(files[0].clone())),
                 );
             }
             check::check_flag(flag, &doc, &context, &mut out);
@@ -215,8 +225,14 @@ impl SnapshotFile {
     /// when the working tree was), else the digest.
     pub fn revision(&self) -> String {
         match &self.source {
-            Some(SourceRevision { commit, dirty: false }) => commit.clone(),
-            Some(SourceRevision { commit, dirty: true }) => format!("{commit}-dirty"),
+            Some(SourceRevision {
+                commit,
+                dirty: false,
+            }) => commit.clone(),
+            Some(SourceRevision {
+                commit,
+                dirty: true,
+            }) => format!("{commit}-dirty"),
             None => self.digest.clone(),
         }
     }
@@ -225,12 +241,15 @@ impl SnapshotFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{load, LoadOptions, RootFiles};
+    use crate::format::{LoadOptions, RootFiles, load};
 
     fn environment() -> ResolvedEnvironment {
         let files = RootFiles::from_pairs([
             ("flagctl.yaml", "environments: [prod]\n"),
-            ("base/a.yaml", "key: a\ntype: boolean\ndefault:\n  rollout: { on: 12.5, off: 87.5 }\n"),
+            (
+                "base/a.yaml",
+                "key: a\ntype: boolean\ndefault:\n  rollout: { on: 12.5, off: 87.5 }\n",
+            ),
             ("segments/s.yaml", "name: s\ninclude: [x]\n"),
             (
                 "base/b.yaml",
@@ -307,6 +326,9 @@ mod tests {
             SnapshotFile::from_json(br#"{"format": 9}"#),
             Err(SnapshotError::Format { found: 9 })
         ));
-        assert!(matches!(SnapshotFile::from_json(b"nope"), Err(SnapshotError::Parse(_))));
+        assert!(matches!(
+            SnapshotFile::from_json(b"nope"),
+            Err(SnapshotError::Parse(_))
+        ));
     }
 }

@@ -134,7 +134,7 @@ pub fn parse(text: &str, file: &Path) -> Result<YamlDocument, Vec<Diagnostic>> {
             None => break,
             Some(Ok((event, span))) => {
                 if let Err(stop) = builder.event(event, span) {
-                    builder.diagnostics.push(stop);
+                    builder.diagnostics.push(*stop);
                     return Err(builder.diagnostics);
                 }
             }
@@ -203,11 +203,11 @@ struct Builder<'f> {
 }
 
 impl Builder<'_> {
-    fn error(&self, code: Code, message: String, at: Span) -> Diagnostic {
-        Diagnostic::error(code, message).in_file(self.file, Some(at))
+    fn error(&self, code: Code, message: String, at: Span) -> Box<Diagnostic> {
+        Box::new(Diagnostic::error(code, message).in_file(self.file, Some(at)))
     }
 
-    fn count(&mut self, nodes: usize, at: Span) -> Result<(), Diagnostic> {
+    fn count(&mut self, nodes: usize, at: Span) -> Result<(), Box<Diagnostic>> {
         self.nodes = self.nodes.saturating_add(nodes);
         if self.nodes > NODE_BUDGET {
             return Err(self
@@ -221,7 +221,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn event(&mut self, event: Event<'_>, at: YamlSpan) -> Result<(), Diagnostic> {
+    fn event(&mut self, event: Event<'_>, at: YamlSpan) -> Result<(), Box<Diagnostic>> {
         let at = span(&at);
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),
@@ -326,7 +326,7 @@ impl Builder<'_> {
         }
     }
 
-    fn depth_check(&self, at: Span) -> Result<(), Diagnostic> {
+    fn depth_check(&self, at: Span) -> Result<(), Box<Diagnostic>> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(self.error(
                 Code::InvalidValue,
@@ -337,15 +337,16 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, anchor: usize, value: Value, spans: SpanTree) -> Result<(), Diagnostic> {
+    fn finish(&mut self, anchor: usize, value: Value, spans: SpanTree) -> Result<(), Box<Diagnostic>> {
         if anchor > 0 {
             let size = count_nodes(&value);
-            self.anchors.push((anchor, value.clone(), spans.clone(), size));
+            self.anchors
+                .push((anchor, value.clone(), spans.clone(), size));
         }
         self.push_node(value, spans)
     }
 
-    fn push_node(&mut self, value: Value, mut spans: SpanTree) -> Result<(), Diagnostic> {
+    fn push_node(&mut self, value: Value, mut spans: SpanTree) -> Result<(), Box<Diagnostic>> {
         let file = self.file;
         match self.stack.last_mut() {
             None => {
@@ -392,11 +393,9 @@ impl Builder<'_> {
                 Some((Some(key), key_span)) => {
                     if let Some(index) = map.keys().position(|k| *k == key) {
                         let first = children.get(index).and_then(|c| c.key_span);
-                        let mut diagnostic = Diagnostic::error(
-                            Code::DuplicateKey,
-                            format!("duplicate key `{key}`"),
-                        )
-                        .in_file(file, Some(key_span));
+                        let mut diagnostic =
+                            Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{key}`"))
+                                .in_file(file, Some(key_span));
                         if let Some(first) = first {
                             diagnostic = diagnostic.with_help(format!(
                                 "`{key}` is first set on line {}; keep one of them",
@@ -415,7 +414,7 @@ impl Builder<'_> {
         }
     }
 
-    fn check_tag(&self, tag: Option<&Tag>, expected: &str, at: Span) -> Result<(), Diagnostic> {
+    fn check_tag(&self, tag: Option<&Tag>, expected: &str, at: Span) -> Result<(), Box<Diagnostic>> {
         match tag {
             None => Ok(()),
             Some(tag) if tag.is_yaml_core_schema() && tag.suffix == expected => Ok(()),
@@ -423,7 +422,7 @@ impl Builder<'_> {
         }
     }
 
-    fn unsupported_tag(&self, tag: &Tag, at: Span) -> Diagnostic {
+    fn unsupported_tag(&self, tag: &Tag, at: Span) -> Box<Diagnostic> {
         self.error(
             Code::UnsupportedTag,
             format!("unsupported tag `{}{}`", tag.handle, tag.suffix),
@@ -438,7 +437,7 @@ impl Builder<'_> {
         style: ScalarStyle,
         tag: Option<&Tag>,
         at: Span,
-    ) -> Result<Value, Diagnostic> {
+    ) -> Result<Value, Box<Diagnostic>> {
         if let Some(tag) = tag {
             if !tag.is_yaml_core_schema() {
                 return Err(self.unsupported_tag(tag, at));
@@ -478,6 +477,18 @@ impl Builder<'_> {
                 )
                 .with_help("use a finite number, or quote it to make it a string")),
         }
+    }
+}
+
+/// `with_help` on a boxed diagnostic (the builder's internal error type).
+trait BoxedHelp {
+    fn with_help(self, help: impl Into<String>) -> Self;
+}
+
+impl BoxedHelp for Box<Diagnostic> {
+    fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
     }
 }
 
@@ -545,26 +556,32 @@ fn resolve_plain(text: &str) -> Option<Value> {
         if let Ok(n) = text.trim_start_matches('+').parse::<u64>() {
             return Some(Value::Number(n.into()));
         }
-        return text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+        return text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
     }
-    if let Some(octal) = text.strip_prefix("0o") {
-        if !octal.is_empty() && octal.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return Some(
-                u64::from_str_radix(octal, 8)
-                    .map_or_else(|_| Value::String(text.to_owned()), |n| Value::Number(n.into())),
-            );
+    if let Some(octal) = text.strip_prefix("0o")
+        && !octal.is_empty() && octal.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return Some(u64::from_str_radix(octal, 8).map_or_else(
+                |_| Value::String(text.to_owned()),
+                |n| Value::Number(n.into()),
+            ));
         }
-    }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Some(
-                u64::from_str_radix(hex, 16)
-                    .map_or_else(|_| Value::String(text.to_owned()), |n| Value::Number(n.into())),
-            );
+    if let Some(hex) = text.strip_prefix("0x")
+        && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(u64::from_str_radix(hex, 16).map_or_else(
+                |_| Value::String(text.to_owned()),
+                |n| Value::Number(n.into()),
+            ));
         }
-    }
     if is_core_float(bytes) {
-        return text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+        return text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
     }
     Some(Value::String(text.to_owned()))
 }
@@ -645,7 +662,10 @@ mod tests {
         let segment = doc.spans.lookup(&doc.value, "/rules/0/when/segment");
         assert_eq!(segment.span.start, Position::new(4, 22));
         let when = doc.spans.lookup(&doc.value, "/rules/0/when");
-        assert_eq!(when.span, Span::new(Position::new(4, 11), Position::new(4, 29)));
+        assert_eq!(
+            when.span,
+            Span::new(Position::new(4, 11), Position::new(4, 29))
+        );
         // A missing path resolves to the deepest existing ancestor.
         let missing = doc.spans.lookup(&doc.value, "/rules/0/nope");
         assert_eq!(missing.span.start.line, 3);
@@ -666,7 +686,11 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].code, Code::DuplicateKey);
         assert_eq!(
-            errors[0].location.as_ref().and_then(|l| l.span).map(|s| s.start),
+            errors[0]
+                .location
+                .as_ref()
+                .and_then(|l| l.span)
+                .map(|s| s.start),
             Some(Position::new(3, 1))
         );
         assert!(errors[0].help.as_deref().unwrap_or("").contains("line 1"));
@@ -708,7 +732,10 @@ mod tests {
 
     #[test]
     fn one_document_per_file() {
-        assert_eq!(parse_err("a: 1\n---\nb: 2\n")[0].code, Code::MultipleDocuments);
+        assert_eq!(
+            parse_err("a: 1\n---\nb: 2\n")[0].code,
+            Code::MultipleDocuments
+        );
     }
 
     #[test]
@@ -732,6 +759,9 @@ mod tests {
     fn pointer_tokens_escape() {
         assert_eq!(escape_pointer_token("a/b~c"), "a~1b~0c");
         let doc = parse_ok("\"a/b\": 1\n");
-        assert_eq!(doc.spans.lookup(&doc.value, "/a~1b").span.start, Position::new(1, 8));
+        assert_eq!(
+            doc.spans.lookup(&doc.value, "/a~1b").span.start,
+            Position::new(1, 8)
+        );
     }
 }
