@@ -151,9 +151,10 @@ pub fn main() -> ExitCode {
 /// Prints an error the way every command does and returns its exit code.
 fn report(error: &anyhow::Error) -> ExitCode {
     if let Some(io_error) = error.downcast_ref::<io::Error>()
-        && io_error.kind() == io::ErrorKind::BrokenPipe {
-            return ExitCode::SUCCESS;
-        }
+        && io_error.kind() == io::ErrorKind::BrokenPipe
+    {
+        return ExitCode::SUCCESS;
+    }
     let mut stderr = anstream::stderr().lock();
     let red = output::style::ERROR;
     let _ = write!(stderr, "{red}error{red:#}: {error}");

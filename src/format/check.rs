@@ -84,18 +84,19 @@ pub(crate) fn precheck_flag(doc: &Doc<'_>, out: &mut Vec<Diagnostic>) -> bool {
     let before = out.len();
     let value = doc.value;
     if let Some(expires) = value.get("expires").and_then(Value::as_str)
-        && expires.parse::<jiff::civil::Date>().is_err() {
-            out.push(
-                doc.diagnostic(
-                    Diagnostic::error(
-                        Code::InvalidValue,
-                        format!("`{expires}` is not a valid date"),
-                    )
-                    .at(doc.at("/expires"))
-                    .with_help("write a calendar date such as `2027-03-31`"),
-                ),
-            );
-        }
+        && expires.parse::<jiff::civil::Date>().is_err()
+    {
+        out.push(
+            doc.diagnostic(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{expires}` is not a valid date"),
+                )
+                .at(doc.at("/expires"))
+                .with_help("write a calendar date such as `2027-03-31`"),
+            ),
+        );
+    }
     precheck_serve(doc, value.get("default"), "/default", out);
     if let Some(rules) = value.get("rules").and_then(Value::as_array) {
         for (index, rule) in rules.iter().enumerate() {
@@ -350,6 +351,7 @@ pub(crate) fn check_flag(
     let unknown_variant = |name: &str, at: Location| {
         let help = match closest(name, variant_names.iter().copied()) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None if variant_names.is_empty() => "declare it under `variants:`".to_owned(),
             None => format!("the variants are {}", list(&variant_names)),
         };
         doc.diagnostic(
@@ -362,9 +364,11 @@ pub(crate) fn check_flag(
         )
     };
     if let Some(off) = &flag.off_variant
-        && !flag.variants.contains_key(off) && !(implicit && flag.variants.is_empty()) {
-            out.push(unknown_variant(off, doc.at("/off_variant")));
-        }
+        && !flag.variants.contains_key(off)
+        && !(implicit && flag.variants.is_empty())
+    {
+        out.push(unknown_variant(off, doc.at("/off_variant")));
+    }
     let mut seen_targets: BTreeMap<&str, &str> = BTreeMap::new();
     for (variant, keys) in &flag.targets {
         let pointer = pointer_join("/targets", variant);
@@ -400,21 +404,22 @@ pub(crate) fn check_flag(
     check_serve(flag, &flag.default, "/default", doc, &unknown_variant, out);
 
     if let (Some(expires), Some(today)) = (flag.expires, context.today)
-        && expires < today {
-            let days = (today - expires).get_days();
-            push(
-                out,
-                Diagnostic::warning(
-                    Code::Expired,
-                    format!(
-                        "flag `{key}` expired on {expires} ({days} day{} ago)",
-                        if days == 1 { "" } else { "s" }
-                    ),
-                )
-                .at(doc.at("/expires"))
-                .with_help("remove the flag from the code and archive it, or move `expires` later"),
-            );
-        }
+        && expires < today
+    {
+        let days = (today - expires).get_days();
+        push(
+            out,
+            Diagnostic::warning(
+                Code::Expired,
+                format!(
+                    "flag `{key}` expired on {expires} ({days} day{} ago)",
+                    if days == 1 { "" } else { "s" }
+                ),
+            )
+            .at(doc.at("/expires"))
+            .with_help("remove the flag from the code and archive it, or move `expires` later"),
+        );
+    }
 }
 
 fn describe_value(value: &Value) -> String {
@@ -438,7 +443,7 @@ fn check_serve(
 ) {
     match serve {
         Serve::Variant(name) => {
-            if !flag.variants.contains_key(name) {
+            if !flag.variants.contains_key(name) && !flag.variants.is_empty() {
                 out.push(unknown_variant(name, doc.at(pointer)));
             }
         }

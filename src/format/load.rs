@@ -280,13 +280,14 @@ fn classify<'a>(path: &'a str, bytes: &'a [u8], out: &mut Vec<Diagnostic>) -> Op
         }
     };
     if let Some(environment) = environment
-        && let Err(error) = check_name(environment) {
-            out.push(
-                Diagnostic::error(Code::InvalidName, format!("environment directory {error}"))
-                    .at(Location::file(path)),
-            );
-            return None;
-        }
+        && let Err(error) = check_name(environment)
+    {
+        out.push(
+            Diagnostic::error(Code::InvalidName, format!("environment directory {error}"))
+                .at(Location::file(path)),
+        );
+        return None;
+    }
     Some(Entry {
         kind,
         path,
@@ -355,19 +356,28 @@ fn parse_entry(entry: &Entry<'_>, index: u32, files: &[String]) -> Parsed {
     };
     if let (Some(field), Some(stem)) = (name_field, entry.stem)
         && let Some(name) = document.value.get(field).and_then(Value::as_str)
-            && name != stem {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::KeyMismatch,
-                        format!("{field} `{name}` does not match the file name `{stem}.yaml`"),
-                    )
+    {
+        if let Err(error) = check_name(name) {
+            diagnostics.push(
+                Diagnostic::error(Code::InvalidName, format!("{field} {error}"))
                     .at(doc.at(&format!("/{field}")))
-                    .with_help(format!(
-                        "set `{field}: {stem}`, or rename the file to `{name}.yaml`"
-                    )),
-                );
-                shape_ok = false;
-            }
+                    .with_help(format!("set `{field}: {stem}` (the file's name)")),
+            );
+            shape_ok = false;
+        } else if name != stem {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::KeyMismatch,
+                    format!("{field} `{name}` does not match the file name `{stem}.yaml`"),
+                )
+                .at(doc.at(&format!("/{field}")))
+                .with_help(format!(
+                    "set `{field}: {stem}`, or rename the file to `{name}.yaml`"
+                )),
+            );
+            shape_ok = false;
+        }
+    }
     let mut typed = Typed::None;
     if shape_ok {
         let prechecked = match entry.kind {
@@ -670,9 +680,10 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
             };
             let mut found = Vec::new();
             if let Some(flag) = check_resolved(&doc, &context, &mut found)
-                && !found.iter().any(Diagnostic::is_error) {
-                    resolved.flags.insert((*key).clone(), flag);
-                }
+                && !found.iter().any(Diagnostic::is_error)
+            {
+                resolved.flags.insert((*key).clone(), flag);
+            }
             diagnostics.extend(found.into_iter().filter(|d| {
                 !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone()))
             }));
@@ -846,6 +857,34 @@ fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagno
             used.extend(check::flag_segments(flag));
         }
     }
+    // A flag with errors still uses the segments it names.
+    fn named_segments<'v>(value: &'v Value, into: &mut BTreeSet<&'v str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(name)) = map.get("segment") {
+                    into.insert(name);
+                }
+                map.values().for_each(|v| named_segments(v, into));
+            }
+            Value::Array(items) => items.iter().for_each(|v| named_segments(v, into)),
+            _ => {}
+        }
+    }
+    let mut raw: BTreeSet<&str> = BTreeSet::new();
+    for (path, document) in files.iter().zip(&loaded.documents) {
+        if let (true, Some(document)) = (
+            path.starts_with("base/") || path.starts_with("overlays/"),
+            document,
+        ) {
+            named_segments(&document.value, &mut raw);
+        }
+    }
+    used.extend(
+        loaded
+            .segments
+            .keys()
+            .filter(|name| raw.contains(name.as_str())),
+    );
     // Segments used by used segments are used.
     let mut queue: Vec<&SegmentName> = used.iter().copied().collect();
     while let Some(name) = queue.pop() {
@@ -869,15 +908,16 @@ fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagno
         )
         .with_help("use it in a rule (`when: { segment: ... }`) or remove the file");
         if let Some(index) = segment_pointer_of(loaded, name)
-            && let Some(document) = loaded.document(index) {
-                let doc = Doc {
-                    files,
-                    value: &document.value,
-                    spans: &document.spans,
-                    environment: None,
-                };
-                diagnostic = diagnostic.at(doc.at("/name"));
-            }
+            && let Some(document) = loaded.document(index)
+        {
+            let doc = Doc {
+                files,
+                value: &document.value,
+                spans: &document.spans,
+                environment: None,
+            };
+            diagnostic = diagnostic.at(doc.at("/name"));
+        }
         out.push(diagnostic);
     }
 }

@@ -118,9 +118,44 @@ pub fn check(kind: DocumentKind, value: &Value) -> Vec<SchemaProblem> {
     for error in schema.validator.iter_errors(value) {
         describe(&schema.raw, value, &error, &mut problems);
     }
+    // A typo (`rollot:`) also makes the intended field missing; the unknown
+    // field's "did you mean" says it all.
+    let suggested: Vec<(String, String)> = problems
+        .iter()
+        .filter(|p| p.code == Code::UnknownField)
+        .filter_map(|p| {
+            let help = p.help.as_deref()?;
+            let name = help.strip_prefix("did you mean `")?.strip_suffix("`?")?;
+            let parent = p.pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
+            Some((parent.to_owned(), name.to_owned()))
+        })
+        .collect();
+    problems.retain(|p| {
+        p.code != Code::MissingField
+            || !suggested.iter().any(|(parent, name)| {
+                *parent == p.pointer && p.message.starts_with(&format!("missing field `{name}`"))
+            })
+    });
     problems.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
     problems.dedup();
     problems
+}
+
+/// What to write for a required field that is missing.
+fn missing_field_help(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "default" => {
+            "add `default:` with the variant (or rollout) served when no target or rule matches"
+        }
+        "type" => "add `type:` (boolean, string, number or json)",
+        "key" => "add `key:` with the file's name (without `.yaml`)",
+        "name" => "add `name:` with the file's name (without `.yaml`)",
+        "environments" => "list the environments, for example `environments: [dev, staging, prod]`",
+        "when" => "add `when:` with the rule's condition",
+        "serve" => "add `serve:` with a variant name or a `rollout`",
+        "rollout" => "write the weights, for example `rollout: { on: 10, off: 90 }`",
+        _ => return None,
+    })
 }
 
 fn json_type_name(value: &Value) -> &'static str {
@@ -263,10 +298,12 @@ fn describe(
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            out.push(problem(
+            let mut p = problem(
                 Code::MissingField,
                 format!("missing field `{name}` in {}", field_name(&pointer)),
-            ));
+            );
+            p.help = missing_field_help(name).map(str::to_owned);
+            out.push(p);
         }
         ValidationErrorKind::Type { kind } => {
             let expected: Vec<String> = match kind {
@@ -276,7 +313,7 @@ fn describe(
                     .map(|t| schema_type_name(&t.to_string()).to_owned())
                     .collect(),
             };
-            out.push(problem(
+            let mut p = problem(
                 Code::WrongType,
                 format!(
                     "{} must be a {}, found a {}",
@@ -284,7 +321,13 @@ fn describe(
                     expected.join(" or "),
                     json_type_name(instance)
                 ),
-            ));
+            );
+            if instance.is_string() && expected.iter().any(|e| e == "boolean" || e == "number") {
+                p.help = Some("remove the quotes".to_owned());
+            } else if expected.iter().any(|e| e == "string") && !instance.is_string() {
+                p.help = Some("quote the value to make it a string".to_owned());
+            }
+            out.push(p);
         }
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options

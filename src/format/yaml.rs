@@ -337,7 +337,12 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, anchor: usize, value: Value, spans: SpanTree) -> Result<(), Box<Diagnostic>> {
+    fn finish(
+        &mut self,
+        anchor: usize,
+        value: Value,
+        spans: SpanTree,
+    ) -> Result<(), Box<Diagnostic>> {
         if anchor > 0 {
             let size = count_nodes(&value);
             self.anchors
@@ -414,7 +419,12 @@ impl Builder<'_> {
         }
     }
 
-    fn check_tag(&self, tag: Option<&Tag>, expected: &str, at: Span) -> Result<(), Box<Diagnostic>> {
+    fn check_tag(
+        &self,
+        tag: Option<&Tag>,
+        expected: &str,
+        at: Span,
+    ) -> Result<(), Box<Diagnostic>> {
         match tag {
             None => Ok(()),
             Some(tag) if tag.is_yaml_core_schema() && tag.suffix == expected => Ok(()),
@@ -563,19 +573,23 @@ fn resolve_plain(text: &str) -> Option<Value> {
             .map(Value::Number);
     }
     if let Some(octal) = text.strip_prefix("0o")
-        && !octal.is_empty() && octal.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return Some(u64::from_str_radix(octal, 8).map_or_else(
-                |_| Value::String(text.to_owned()),
-                |n| Value::Number(n.into()),
-            ));
-        }
+        && !octal.is_empty()
+        && octal.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return Some(u64::from_str_radix(octal, 8).map_or_else(
+            |_| Value::String(text.to_owned()),
+            |n| Value::Number(n.into()),
+        ));
+    }
     if let Some(hex) = text.strip_prefix("0x")
-        && !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Some(u64::from_str_radix(hex, 16).map_or_else(
-                |_| Value::String(text.to_owned()),
-                |n| Value::Number(n.into()),
-            ));
-        }
+        && !hex.is_empty()
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Some(u64::from_str_radix(hex, 16).map_or_else(
+            |_| Value::String(text.to_owned()),
+            |n| Value::Number(n.into()),
+        ));
+    }
     if is_core_float(bytes) {
         return text
             .parse::<f64>()
