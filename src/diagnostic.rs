@@ -367,19 +367,17 @@ impl Summary {
 /// exact duplicates (the same problem found in several environments is
 /// reported once per environment, but never twice for the same one).
 pub fn sort_and_dedup(diagnostics: &mut Vec<Diagnostic>) {
-    diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| {
-            (
-                d.location.as_ref().map(|l| l.file.clone()),
-                d.location.as_ref().and_then(|l| l.span),
-                d.severity,
-                d.code,
-                d.message.clone(),
-                d.environment.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    fn key(d: &Diagnostic) -> impl Ord + '_ {
+        (
+            d.location.as_ref().map(|l| &l.file),
+            d.location.as_ref().and_then(|l| l.span),
+            d.severity,
+            d.code,
+            &d.message,
+            &d.environment,
+        )
+    }
+    diagnostics.sort_by(|a, b| key(a).cmp(&key(b)));
     diagnostics.dedup();
 }
 

@@ -270,7 +270,7 @@ impl Flag {
 }
 
 /// What a rule or the default serves: one variant, or a weighted rollout.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Serve {
     /// Serve this variant.
@@ -294,6 +294,30 @@ impl Serve {
             Serve::Variant(variant) => vec![variant.as_str()],
             Serve::Rollout(rollout) => rollout.weights.keys().map(String::as_str).collect(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Serve {
+    /// A string is a variant name, a mapping a rollout (decided by the input's
+    /// shape in one pass, without trying each form in turn).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ServeVisitor;
+        impl<'de> serde::de::Visitor<'de> for ServeVisitor {
+            type Value = Serve;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a variant name or a rollout")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Serve, E> {
+                Ok(Serve::Variant(value.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Serve, E> {
+                Ok(Serve::Variant(value))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Serve, A::Error> {
+                Rollout::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Serve::Rollout)
+            }
+        }
+        deserializer.deserialize_any(ServeVisitor)
     }
 }
 
@@ -436,7 +460,7 @@ pub struct Rule {
 
 /// A condition on the evaluation context.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(untagged, try_from = "RawCondition")]
 pub enum Condition {
     /// Every condition matches (an empty list matches).
     All {
@@ -460,6 +484,43 @@ pub enum Condition {
     },
     /// A comparison of one context attribute.
     Attribute(AttributeCondition),
+}
+
+/// Every field a condition may have, for one-pass deserialization; exactly
+/// one of `all`, `any`, `not`, `segment` and `attr` must be present.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    all: Option<Vec<Condition>>,
+    any: Option<Vec<Condition>>,
+    not: Option<Box<Condition>>,
+    segment: Option<SegmentName>,
+    attr: Option<String>,
+    op: Option<Operator>,
+    value: Option<Value>,
+    values: Option<Vec<Value>>,
+}
+
+impl TryFrom<RawCondition> for Condition {
+    type Error = String;
+
+    fn try_from(raw: RawCondition) -> Result<Condition, String> {
+        let operands = raw.op.is_some() || raw.value.is_some() || raw.values.is_some();
+        let condition = match (raw.all, raw.any, raw.not, raw.segment, raw.attr) {
+            (Some(all), None, None, None, None) if !operands => Condition::All { all },
+            (None, Some(any), None, None, None) if !operands => Condition::Any { any },
+            (None, None, Some(not), None, None) if !operands => Condition::Not { not },
+            (None, None, None, Some(segment), None) if !operands => Condition::Segment { segment },
+            (None, None, None, None, Some(attr)) => Condition::Attribute(AttributeCondition {
+                attr,
+                op: raw.op.ok_or("a condition on an attribute needs `op`")?,
+                value: raw.value,
+                values: raw.values,
+            }),
+            _ => return Err("a condition has exactly one of `all`, `any`, `not`, `segment` or `attr` (with `op`)".to_owned()),
+        };
+        Ok(condition)
+    }
 }
 
 impl Condition {

@@ -83,7 +83,7 @@ fn overridden_pointers(document: &ResolvedDocument<'_>) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    walk(document, document.value, "", &mut out);
+    walk(document, &document.value, "", &mut out);
     out
 }
 
@@ -103,7 +103,7 @@ struct EnvironmentJson<'a> {
     flag: Option<&'a Flag>,
     /// The resolved document when it is not a valid flag.
     #[serde(skip_serializing_if = "Option::is_none")]
-    document: Option<&'a Value>,
+    document: Option<Value>,
     overrides: Vec<Override>,
 }
 
@@ -140,13 +140,14 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
                             overlay: root.loaded.overlay_path(name, &args.key),
                             flag,
                             document: if flag.is_none() {
-                                resolved.map(|d| d.value)
+                                resolved.as_ref().map(|d| d.value.clone().into_owned())
                             } else {
                                 None
                             },
                             overrides: resolved
+                                .as_ref()
                                 .map(|d| {
-                                    overridden_pointers(&d)
+                                    overridden_pointers(d)
                                         .into_iter()
                                         .map(|pointer| Override {
                                             source: d.origin(&pointer).to_string(),
@@ -475,7 +476,7 @@ fn show_one(
         return Ok(());
     };
     let mut lines = Vec::new();
-    emit(&document, document.value, "", 0, None, &mut lines);
+    emit(&document, &document.value, "", 0, None, &mut lines);
     let width = lines
         .iter()
         .map(|(text, _)| text.chars().count())

@@ -13,6 +13,7 @@
 //! 5. Whole-root checks: segment cycles, unused segments, overlays for unknown
 //!    environments or missing flags.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Deserialize;
@@ -64,12 +65,12 @@ pub struct SourceDocument {
 }
 
 /// A flag as resolved for one environment, with where each value came from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ResolvedDocument<'a> {
     /// The resolved flag document.
-    pub value: &'a Value,
+    pub value: Cow<'a, Value>,
     /// Where each node came from.
-    pub spans: &'a SpanTree,
+    pub spans: Cow<'a, SpanTree>,
     /// The file table that [`SpanTree::file`] indexes.
     pub files: &'a [String],
     /// The index of the flag's base file.
@@ -79,7 +80,7 @@ pub struct ResolvedDocument<'a> {
 impl ResolvedDocument<'_> {
     /// The file and position the value at a JSON pointer came from.
     pub fn origin(&self, pointer: &str) -> Location {
-        let node = self.spans.lookup(self.value, pointer);
+        let node = self.spans.lookup(&self.value, pointer);
         let file = self
             .files
             .get(node.file as usize)
@@ -92,7 +93,7 @@ impl ResolvedDocument<'_> {
     /// A pointer that leads nowhere in the document is not overridden.
     pub fn is_overridden(&self, pointer: &str) -> bool {
         self.value.pointer(pointer).is_some()
-            && self.spans.lookup(self.value, pointer).file != self.base_file
+            && self.spans.lookup(&self.value, pointer).file != self.base_file
     }
 }
 
@@ -115,7 +116,6 @@ pub struct Loaded {
     documents: Vec<Option<SourceDocument>>,
     base_index: BTreeMap<FlagKey, u32>,
     overlay_index: BTreeMap<(String, FlagKey), u32>,
-    merged: BTreeMap<(String, FlagKey), SourceDocument>,
 }
 
 impl Loaded {
@@ -169,26 +169,32 @@ impl Loaded {
         let index = *self.base_index.get(key)?;
         let document = self.document(index)?;
         Some(ResolvedDocument {
-            value: &document.value,
-            spans: &document.spans,
+            value: Cow::Borrowed(&document.value),
+            spans: Cow::Borrowed(&document.spans),
             files: &self.files,
             base_file: index,
         })
     }
 
     /// A flag's document as resolved in an environment (the base when the
-    /// environment has no overlay for it), with provenance.
+    /// environment has no overlay for it), with provenance. The merge is
+    /// redone here: loading keeps only the typed result.
     pub fn resolved_document(&self, environment: &str, key: &str) -> Option<ResolvedDocument<'_>> {
         let base = self.base_document(key)?;
         let flag_key = FlagKey::parse(key).ok()?;
-        match self.merged.get(&(environment.to_owned(), flag_key)) {
-            Some(merged) => Some(ResolvedDocument {
-                value: &merged.value,
-                spans: &merged.spans,
-                ..base
-            }),
-            None => Some(base),
-        }
+        let Some(overlay) = self
+            .overlay_index
+            .get(&(environment.to_owned(), flag_key))
+            .and_then(|i| self.document(*i))
+        else {
+            return Some(base);
+        };
+        let (value, spans) = overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
+        Some(ResolvedDocument {
+            value: Cow::Owned(value),
+            spans: Cow::Owned(spans),
+            ..base
+        })
     }
 }
 
@@ -427,41 +433,42 @@ fn deserialize(entry: &Entry<'_>, value: &Value, out: &mut Vec<Diagnostic>) -> T
     })
 }
 
-fn parse_all(entries: &[Entry<'_>], files: &[String], threads: usize) -> Vec<Parsed> {
+/// Maps `f` over `items` on up to `threads` threads (0: the machine's
+/// parallelism), keeping the order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
         threads
     };
-    let index_of = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
-    if threads <= 1 || entries.len() < 64 {
-        return entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| parse_entry(e, index_of(i), files))
-            .collect();
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().enumerate().map(|(i, item)| f(i, item)).collect();
     }
-    let chunk = entries.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
+        let handles: Vec<_> = items
             .chunks(chunk)
             .enumerate()
             .map(|(c, part)| {
                 scope.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .map(|(i, e)| parse_entry(e, index_of(c * chunk + i), files))
+                        .map(|(i, item)| f(c * chunk + i, item))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
+    })
+}
+
+fn parse_all(entries: &[Entry<'_>], files: &[String], threads: usize) -> Vec<Parsed> {
+    parallel_map(entries, threads, |i, entry| {
+        parse_entry(entry, u32::try_from(i).unwrap_or(u32::MAX), files)
     })
 }
 
@@ -638,59 +645,65 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
             .push((*index, key));
     }
 
-    // Resolve every environment.
-    let bucketing = loaded
-        .config
-        .as_ref()
-        .map(|c| c.bucketing)
-        .unwrap_or_default();
+    // Resolve every environment: merge and check each overlay (in parallel,
+    // they are independent), then assemble.
+    let bucketing = loaded.config.as_ref().map(|c| c.bucketing).unwrap_or_default();
+    let jobs: Vec<(&str, usize, &FlagKey)> = environments
+        .iter()
+        .flat_map(|environment| {
+            overlays_by_env
+                .get(environment.as_str())
+                .into_iter()
+                .flatten()
+                .map(move |(index, key)| (environment.as_str(), *index, *key))
+        })
+        .collect();
+    let results = parallel_map(&jobs, options.threads, |_, (environment, index, key)| {
+        if !base_ok.get(*key).copied().unwrap_or(false) {
+            return (None, Vec::new()); // the base's own errors are reported already
+        }
+        let (Some(base), Some(overlay)) = (
+            loaded.base_index.get(*key).and_then(|i| loaded.document(*i)),
+            loaded.document(u32::try_from(*index).unwrap_or(u32::MAX)),
+        ) else {
+            return (None, Vec::new());
+        };
+        let (value, spans) = overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
+        let doc = Doc {
+            files: &files,
+            value: &value,
+            spans: &spans,
+            environment: Some(environment),
+        };
+        let mut found = Vec::new();
+        let flag = check_resolved(&doc, &context, &mut found).filter(|_| !found.iter().any(Diagnostic::is_error));
+        found.retain(|d| !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone())));
+        (flag, found)
+    });
+    let mut overridden: BTreeMap<&str, BTreeMap<&FlagKey, Option<Flag>>> = BTreeMap::new();
+    for ((environment, _, key), (flag, found)) in jobs.iter().zip(results) {
+        diagnostics.extend(found);
+        overridden.entry(environment).or_default().insert(key, flag);
+    }
     for environment in &environments {
-        let mut resolved = ResolvedEnvironment {
+        let overrides = overridden.remove(environment.as_str()).unwrap_or_default();
+        let mut flags = BTreeMap::new();
+        for (key, flag) in &loaded.base_flags {
+            if !overrides.contains_key(key) {
+                flags.insert(key.clone(), flag.clone());
+            }
+        }
+        for (key, flag) in overrides {
+            if let Some(flag) = flag {
+                flags.insert(key.clone(), flag);
+            }
+        }
+        let resolved = ResolvedEnvironment {
             environment: environment.clone(),
             bucketing,
-            flags: loaded.base_flags.clone(),
+            flags,
             segments: loaded.segments.clone(),
         };
-        for (index, key) in overlays_by_env
-            .get(environment.as_str())
-            .into_iter()
-            .flatten()
-        {
-            resolved.flags.remove(*key);
-            if !base_ok.get(*key).copied().unwrap_or(false) {
-                continue; // the base's own errors are reported already
-            }
-            let (Some(base), Some(overlay)) = (
-                loaded
-                    .base_index
-                    .get(*key)
-                    .and_then(|i| loaded.document(*i)),
-                loaded.document(u32::try_from(*index).unwrap_or(u32::MAX)),
-            ) else {
-                continue;
-            };
-            let (value, spans) =
-                overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
-            let merged = SourceDocument { value, spans };
-            let doc = Doc {
-                files: &files,
-                value: &merged.value,
-                spans: &merged.spans,
-                environment: Some(environment),
-            };
-            let mut found = Vec::new();
-            if let Some(flag) = check_resolved(&doc, &context, &mut found)
-                && !found.iter().any(Diagnostic::is_error)
-            {
-                resolved.flags.insert((*key).clone(), flag);
-            }
-            diagnostics.extend(found.into_iter().filter(|d| {
-                !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone()))
-            }));
-            loaded
-                .merged
-                .insert((environment.clone(), (*key).clone()), merged);
-        }
         loaded.environments.insert(environment.clone(), resolved);
     }
 
