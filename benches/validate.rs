@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use flagctl::format::snapshot::SnapshotFile;
-use flagctl::format::{load, LoadOptions, RootFiles};
+use flagctl::format::{LoadOptions, RootFiles, load};
 
 const FLAGS: usize = 10_000;
 
@@ -33,7 +33,10 @@ fn flag(i: usize) -> String {
 fn generate(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("base"))?;
     std::fs::create_dir_all(dir.join("segments"))?;
-    std::fs::write(dir.join("flagctl.yaml"), "environments: [dev, staging, prod]\nprotected: [prod]\nbucketing: v1\n")?;
+    std::fs::write(
+        dir.join("flagctl.yaml"),
+        "environments: [dev, staging, prod]\nprotected: [prod]\nbucketing: v1\n",
+    )?;
     std::fs::write(
         dir.join("segments/staff.yaml"),
         "name: staff\ninclude: [alice]\nwhen: { attr: email, op: ends_with, value: \"@example.com\" }\n",
@@ -43,20 +46,41 @@ fn generate(dir: &Path) -> std::io::Result<()> {
     }
     for i in 0..FLAGS {
         std::fs::write(dir.join(format!("base/flag-{i:05}.yaml")), flag(i))?;
-        let overlays = [
-            ("dev", "# dev gets everything\nenabled: true\n".to_owned()),
-            ("staging", "description: staged\n".to_owned()),
-            (
-                "prod",
-                if i % 2 == 0 {
-                    "enabled: false\n".to_owned()
-                } else {
-                    "owner: prod-oncall\n".to_owned()
-                },
-            ),
-        ];
+        // A realistic mix: rollout changes, kill switches, targets, rule
+        // removals, per-environment defaults, ownership.
+        let overlays: [(&str, &str); 3] = match i % 4 {
+            0 => [
+                ("dev", "targets:\n  on: [dev-user]\n"),
+                ("staging", "default: on\n"),
+                (
+                    "prod",
+                    "# ramping\ndefault:\n  rollout: { on: 25, off: 75 }\n",
+                ),
+            ],
+            1 => [
+                ("dev", "default: orange\n"),
+                ("staging", "enabled: false\n"),
+                (
+                    "prod",
+                    "default:\n  rollout: { blue: 34, green: 33, orange: 33 }\n",
+                ),
+            ],
+            2 => [
+                ("dev", "default: high\n"),
+                ("staging", "rules: null\n"),
+                ("prod", "enabled: false\n"),
+            ],
+            _ => [
+                ("dev", "default: off\n"),
+                ("staging", "owner: qa\n"),
+                ("prod", "enabled: false\n"),
+            ],
+        };
         for (environment, text) in overlays {
-            std::fs::write(dir.join(format!("overlays/{environment}/flag-{i:05}.yaml")), text)?;
+            std::fs::write(
+                dir.join(format!("overlays/{environment}/flag-{i:05}.yaml")),
+                text,
+            )?;
         }
     }
     Ok(())
@@ -91,7 +115,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let files = RootFiles::from_dir(&root).expect("read");
             let loaded = load(&files, &options);
-            SnapshotFile::new(&loaded.environments["prod"], None).to_json_pretty().len()
+            SnapshotFile::new(&loaded.environments["prod"], None)
+                .to_json_pretty()
+                .len()
         })
     });
     group.finish();

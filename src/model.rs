@@ -314,7 +314,8 @@ impl<'de> Deserialize<'de> for Serve {
                 Ok(Serve::Variant(value))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Serve, A::Error> {
-                Rollout::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Serve::Rollout)
+                Rollout::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Serve::Rollout)
             }
         }
         deserializer.deserialize_any(ServeVisitor)

@@ -16,38 +16,54 @@ use crate::format::yaml::SpanTree;
 ///
 /// An overlay document that is `null` (an empty file) changes nothing.
 pub fn merge(base: (&Value, &SpanTree), overlay: (&Value, &SpanTree)) -> (Value, SpanTree) {
+    let (value, spans) = merge_inner((base.0, Some(base.1)), (overlay.0, Some(overlay.1)));
+    (value, spans.unwrap_or_default())
+}
+
+/// Merges values only (no positions): the same rules as [`merge`], cheaper.
+pub fn merge_values(base: &Value, overlay: &Value) -> Value {
+    merge_inner((base, None), (overlay, None)).0
+}
+
+fn merge_inner(
+    base: (&Value, Option<&SpanTree>),
+    overlay: (&Value, Option<&SpanTree>),
+) -> (Value, Option<SpanTree>) {
     let (base_value, base_spans) = base;
     let (overlay_value, overlay_spans) = overlay;
     match (base_value, overlay_value) {
-        (_, Value::Null) => (base_value.clone(), base_spans.clone()),
+        (_, Value::Null) => (base_value.clone(), base_spans.cloned()),
         (Value::Object(base_map), Value::Object(overlay_map)) => {
             merge_maps(base_map, base_spans, overlay_map, overlay_spans)
         }
         _ => (
             strip_nulls(overlay_value),
-            strip_null_spans(overlay_value, overlay_spans.clone()),
+            overlay_spans.map(|s| strip_null_spans(overlay_value, s.clone())),
         ),
     }
 }
 
-fn child(spans: &SpanTree, index: usize) -> SpanTree {
-    spans
-        .children
-        .get(index)
-        .cloned()
-        .unwrap_or_else(|| SpanTree {
-            file: spans.file,
-            span: spans.span,
-            ..SpanTree::default()
-        })
+fn child(spans: Option<&SpanTree>, index: usize) -> Option<SpanTree> {
+    let spans = spans?;
+    Some(
+        spans
+            .children
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| SpanTree {
+                file: spans.file,
+                span: spans.span,
+                ..SpanTree::default()
+            }),
+    )
 }
 
 fn merge_maps(
     base: &Map<String, Value>,
-    base_spans: &SpanTree,
+    base_spans: Option<&SpanTree>,
     overlay: &Map<String, Value>,
-    overlay_spans: &SpanTree,
-) -> (Value, SpanTree) {
+    overlay_spans: Option<&SpanTree>,
+) -> (Value, Option<SpanTree>) {
     let mut value = Map::new();
     // A mapping the overlay writes into is located in the overlay: when the
     // base was valid, whatever is wrong with the merged mapping is the
@@ -57,34 +73,45 @@ fn merge_maps(
     } else {
         overlay_spans
     };
-    let mut spans = SpanTree {
+    let mut spans = container.map(|container| SpanTree {
         file: container.file,
         span: container.span,
         key_span: container.key_span,
         children: Vec::with_capacity(base.len() + overlay.len()),
+    });
+    let mut push = |spans: &mut Option<SpanTree>, child: Option<SpanTree>| {
+        if let (Some(spans), Some(child)) = (spans.as_mut(), child) {
+            spans.children.push(child);
+        }
     };
     for (index, (key, base_child)) in base.iter().enumerate() {
-        let base_child_spans = child(base_spans, index);
         match overlay.get(key) {
             None => {
                 value.insert(key.clone(), base_child.clone());
-                spans.children.push(base_child_spans);
+                push(&mut spans, child(base_spans, index));
             }
             Some(Value::Null) => {}
             Some(overlay_child) => {
-                let overlay_index = overlay.keys().position(|k| k == key).unwrap_or(0);
+                let overlay_index = if overlay_spans.is_some() {
+                    overlay.keys().position(|k| k == key).unwrap_or(0)
+                } else {
+                    0
+                };
                 let overlay_child_spans = child(overlay_spans, overlay_index);
                 let (merged, merged_spans) = match (base_child, overlay_child) {
-                    (Value::Object(b), Value::Object(o)) => {
-                        merge_maps(b, &base_child_spans, o, &overlay_child_spans)
-                    }
+                    (Value::Object(b), Value::Object(o)) => merge_maps(
+                        b,
+                        child(base_spans, index).as_ref(),
+                        o,
+                        overlay_child_spans.as_ref(),
+                    ),
                     _ => (
                         strip_nulls(overlay_child),
-                        strip_null_spans(overlay_child, overlay_child_spans),
+                        overlay_child_spans.map(|s| strip_null_spans(overlay_child, s)),
                     ),
                 };
                 value.insert(key.clone(), merged);
-                spans.children.push(merged_spans);
+                push(&mut spans, merged_spans);
             }
         }
     }
@@ -93,9 +120,10 @@ fn merge_maps(
             continue;
         }
         value.insert(key.clone(), strip_nulls(overlay_child));
-        spans
-            .children
-            .push(strip_null_spans(overlay_child, child(overlay_spans, index)));
+        push(
+            &mut spans,
+            child(overlay_spans, index).map(|s| strip_null_spans(overlay_child, s)),
+        );
     }
     (Value::Object(value), spans)
 }
@@ -127,13 +155,6 @@ fn strip_null_spans(value: &Value, spans: SpanTree) -> SpanTree {
         }
         _ => spans,
     }
-}
-
-/// Merges values only (no positions): the same rules as [`merge`].
-pub fn merge_values(base: &Value, overlay: &Value) -> Value {
-    let base_spans = SpanTree::shaped_like(base);
-    let overlay_spans = SpanTree::shaped_like(overlay);
-    merge((base, &base_spans), (overlay, &overlay_spans)).0
 }
 
 impl SpanTree {
@@ -281,6 +302,14 @@ mod tests {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn value_merge_agrees_with_spanned_merge(base in json_value(), overlay in json_value()) {
+            let base_spans = SpanTree::shaped_like(&base);
+            let overlay_spans = SpanTree::shaped_like(&overlay);
+            let (value, _) = merge((&base, &base_spans), (&overlay, &overlay_spans));
+            prop_assert_eq!(value, merge_values(&base, &overlay));
         }
 
         #[test]

@@ -59,29 +59,51 @@ impl RootFiles {
     ///
     /// Symbolic links are followed (Kubernetes ConfigMaps are links).
     pub fn from_dir(root: &Path) -> io::Result<RootFiles> {
-        let mut files = RootFiles::new();
-        let config = root.join(CONFIG_FILE);
-        match std::fs::read(&config) {
-            Ok(bytes) => files.insert(CONFIG_FILE, bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        let mut paths: Vec<String> = Vec::new();
+        if root.join(CONFIG_FILE).exists() {
+            paths.push(CONFIG_FILE.to_owned());
         }
         for dir in ["base", "segments"] {
             for name in list_files(&root.join(dir))? {
-                let relative = format!("{dir}/{name}");
-                if is_root_document(&relative) {
-                    let bytes = std::fs::read(root.join(dir).join(&name))?;
-                    files.insert(relative, bytes);
-                }
+                paths.push(format!("{dir}/{name}"));
             }
         }
         for environment in list_dirs(&root.join("overlays"))? {
-            let dir = root.join("overlays").join(&environment);
-            for name in list_files(&dir)? {
-                let relative = format!("overlays/{environment}/{name}");
-                if is_root_document(&relative) {
-                    files.insert(relative, std::fs::read(dir.join(&name))?);
-                }
+            for name in list_files(&root.join("overlays").join(&environment))? {
+                paths.push(format!("overlays/{environment}/{name}"));
+            }
+        }
+        paths.retain(|p| is_root_document(p));
+        // Small files: the cost is in system calls, which overlap well.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(4);
+        let chunk = paths.len().div_ceil(threads).max(1);
+        let read: Vec<io::Result<Vec<(String, Vec<u8>)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = paths
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|path| {
+                                std::fs::read(root.join(path)).map(|bytes| (path.clone(), bytes))
+                            })
+                            .collect::<io::Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut files = RootFiles::new();
+        for part in read {
+            for (path, bytes) in part? {
+                files.insert(path, bytes);
             }
         }
         Ok(files)
@@ -133,11 +155,17 @@ fn list_entries(dir: &Path, want_dirs: bool) -> io::Result<Vec<String>> {
         if name.starts_with('.') {
             continue;
         }
-        // `metadata` follows symbolic links.
-        let Ok(metadata) = std::fs::metadata(entry.path()) else {
+        let Ok(file_type) = entry.file_type() else {
             continue;
         };
-        if metadata.is_dir() == want_dirs {
+        // Follow symbolic links (Kubernetes ConfigMaps are links); other
+        // entries need no extra system call.
+        let is_dir = if file_type.is_symlink() {
+            std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir())
+        } else {
+            file_type.is_dir()
+        };
+        if is_dir == want_dirs {
             names.push(name);
         }
     }

@@ -189,7 +189,8 @@ impl Loaded {
         else {
             return Some(base);
         };
-        let (value, spans) = overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
+        let (value, spans) =
+            overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
         Some(ResolvedDocument {
             value: Cow::Owned(value),
             spans: Cow::Owned(spans),
@@ -435,14 +436,22 @@ fn deserialize(entry: &Entry<'_>, value: &Value, out: &mut Vec<Diagnostic>) -> T
 
 /// Maps `f` over `items` on up to `threads` threads (0: the machine's
 /// parallelism), keeping the order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
         threads
     };
     if threads <= 1 || items.len() < 64 {
-        return items.iter().enumerate().map(|(i, item)| f(i, item)).collect();
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| f(i, item))
+            .collect();
     }
     let chunk = items.len().div_ceil(threads);
     let f = &f;
@@ -461,7 +470,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(usize,
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }
@@ -647,7 +659,11 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
 
     // Resolve every environment: merge and check each overlay (in parallel,
     // they are independent), then assemble.
-    let bucketing = loaded.config.as_ref().map(|c| c.bucketing).unwrap_or_default();
+    let bucketing = loaded
+        .config
+        .as_ref()
+        .map(|c| c.bucketing)
+        .unwrap_or_default();
     let jobs: Vec<(&str, usize, &FlagKey)> = environments
         .iter()
         .flat_map(|environment| {
@@ -663,21 +679,45 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
             return (None, Vec::new()); // the base's own errors are reported already
         }
         let (Some(base), Some(overlay)) = (
-            loaded.base_index.get(*key).and_then(|i| loaded.document(*i)),
+            loaded
+                .base_index
+                .get(*key)
+                .and_then(|i| loaded.document(*i)),
             loaded.document(u32::try_from(*index).unwrap_or(u32::MAX)),
         ) else {
             return (None, Vec::new());
         };
-        let (value, spans) = overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
-        let doc = Doc {
-            files: &files,
-            value: &value,
-            spans: &spans,
-            environment: Some(environment),
+        if let Some(flag) = loaded
+            .base_flags
+            .get(*key)
+            .and_then(|b| patch_plain_fields(b, &overlay.value))
+        {
+            return (Some(flag), Vec::new());
+        }
+        // Check the merged value first without positions; only when it has a
+        // problem, merge again with positions to say where.
+        let check = |value: &Value, spans: &SpanTree, found: &mut Vec<Diagnostic>| {
+            let doc = Doc {
+                files: &files,
+                value,
+                spans,
+                environment: Some(environment),
+            };
+            check_resolved(&doc, &context, found)
         };
         let mut found = Vec::new();
-        let flag = check_resolved(&doc, &context, &mut found).filter(|_| !found.iter().any(Diagnostic::is_error));
-        found.retain(|d| !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone())));
+        let value = overlay::merge_values(&base.value, &overlay.value);
+        let mut flag = check(&value, &SpanTree::default(), &mut found);
+        if !found.is_empty() {
+            found.clear();
+            let (value, spans) =
+                overlay::merge((&base.value, &base.spans), (&overlay.value, &overlay.spans));
+            flag = check(&value, &spans, &mut found);
+        }
+        let flag = flag.filter(|_| !found.iter().any(Diagnostic::is_error));
+        found.retain(|d| {
+            !base_diagnostics.contains(&(d.code, d.location.clone(), d.message.clone()))
+        });
         (flag, found)
     });
     let mut overridden: BTreeMap<&str, BTreeMap<&FlagKey, Option<Flag>>> = BTreeMap::new();
@@ -711,6 +751,38 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
     sort_and_dedup(&mut diagnostics);
     loaded.diagnostics = diagnostics;
     loaded
+}
+
+/// An overlay that only sets fields no check relates to anything else
+/// (`enabled`, the kill switch, and the descriptive `description`, `owner`,
+/// `tags`) resolves by patching the typed base flag: its own schema check has
+/// already vouched for the values. Anything else goes through the full
+/// merge and check.
+fn patch_plain_fields(base: &Flag, overlay: &Value) -> Option<Flag> {
+    let map = match overlay {
+        Value::Object(map) => map,
+        Value::Null => return Some(base.clone()),
+        _ => return None,
+    };
+    let mut flag = base.clone();
+    for (field, value) in map {
+        match (field.as_str(), value) {
+            ("enabled", Value::Bool(enabled)) => flag.enabled = *enabled,
+            ("description", Value::String(text)) => flag.description = Some(text.clone()),
+            ("description", Value::Null) => flag.description = None,
+            ("owner", Value::String(text)) => flag.owner = Some(text.clone()),
+            ("owner", Value::Null) => flag.owner = None,
+            ("tags", Value::Null) => flag.tags.clear(),
+            ("tags", Value::Array(items)) => {
+                flag.tags = items
+                    .iter()
+                    .map(|t| t.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()?;
+            }
+            _ => return None,
+        }
+    }
+    Some(flag)
 }
 
 /// Schema, prechecks, typing and semantic checks of a resolved flag.
@@ -1121,6 +1193,33 @@ mod tests {
             .filter(|d| d.code == Code::SegmentCycle)
             .count();
         assert_eq!(cycles, 2, "{:?}", loaded.diagnostics);
+    }
+
+    #[test]
+    fn plain_field_patch_agrees_with_the_full_merge() {
+        let base = "key: f\ntype: boolean\ndescription: d\nowner: o\ntags: [x]\ndefault:\n  rollout: { on: 10, off: 90 }\n";
+        for overlay in [
+            "enabled: false\n",
+            "enabled: false\nowner: oncall\ntags: [a, b]\n",
+            "description: null\nowner: null\ntags: null\n",
+            "# empty\n",
+        ] {
+            let files = RootFiles::from_pairs([
+                ("flagctl.yaml", "environments: [prod]\n"),
+                ("base/f.yaml", base),
+                ("overlays/prod/f.yaml", overlay),
+            ]);
+            let loaded = load(&files, &options());
+            assert!(loaded.is_valid(), "{overlay}: {:?}", loaded.diagnostics);
+            let doc = loaded.resolved_document("prod", "f").expect("resolved");
+            let expected = Flag::deserialize(&*doc.value)
+                .expect("valid")
+                .with_implicit_variants();
+            assert_eq!(
+                loaded.environments["prod"].flags["f"], expected,
+                "{overlay}"
+            );
+        }
     }
 
     #[test]
