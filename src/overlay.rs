@@ -79,7 +79,7 @@ fn merge_maps(
         key_span: container.key_span,
         children: Vec::with_capacity(base.len() + overlay.len()),
     });
-    let mut push = |spans: &mut Option<SpanTree>, child: Option<SpanTree>| {
+    let push = |spans: &mut Option<SpanTree>, child: Option<SpanTree>| {
         if let (Some(spans), Some(child)) = (spans.as_mut(), child) {
             spans.children.push(child);
         }

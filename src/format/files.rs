@@ -79,7 +79,8 @@ impl RootFiles {
             .map_or(1, usize::from)
             .min(4);
         let chunk = paths.len().div_ceil(threads).max(1);
-        let read: Vec<io::Result<Vec<(String, Vec<u8>)>>> = std::thread::scope(|scope| {
+        type Chunk = io::Result<Vec<(String, Vec<u8>)>>;
+        let read: Vec<Chunk> = std::thread::scope(|scope| {
             let handles: Vec<_> = paths
                 .chunks(chunk)
                 .map(|part| {
