@@ -342,7 +342,7 @@ pub struct Summary {
     pub errors: usize,
     /// How many warnings.
     pub warnings: usize,
-    /// How many distinct files have a problem.
+    /// How many distinct files have an error.
     pub files: usize,
 }
 
@@ -351,6 +351,7 @@ impl Summary {
     pub fn of(diagnostics: &[Diagnostic]) -> Summary {
         let mut files: Vec<&Path> = diagnostics
             .iter()
+            .filter(|d| d.is_error())
             .filter_map(|d| d.location.as_ref().map(|l| l.file.as_path()))
             .collect();
         files.sort();
