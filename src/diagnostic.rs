@@ -401,6 +401,14 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../docs/format.md");
+        for code in Code::ALL {
+            assert!(doc.contains(&format!("| `{code}` |")), "docs/format.md does not list `{code}`");
+        }
+    }
+
+    #[test]
     fn one_line_display() {
         let d = Diagnostic::error(Code::WeightsSum, "weights sum to 110, expected 100")
             .at(Location::at(
