@@ -5,6 +5,8 @@
 //! This module never touches git: a root arrives as [`RootFiles`], read from a
 //! directory here or from a git tree by `crate::store`.
 
+#[cfg(feature = "edit")]
+pub mod edit;
 pub mod files;
 pub mod schema;
 pub mod yaml;

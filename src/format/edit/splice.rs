@@ -1,0 +1,401 @@
+//! Edits made directly on the text at the positions the loader's
+//! [`SpanTree`](crate::format::yaml::SpanTree) records: replacing a scalar's
+//! text, filling an empty document, and removing the comment lines that
+//! belong to a removed entry. These are the fallbacks for what the tree
+//! editor refuses or gets wrong; every result is checked by the caller.
+
+use std::ops::Range;
+
+use serde_json::{Map, Value};
+
+use super::path::Segment;
+use super::plan::{self, Step};
+use super::render::{self, Context, FlowStyle, Quoting};
+use super::{Attempt, Endings};
+use crate::diagnostic::Position;
+use crate::format::yaml::{SpanTree, YamlDocument};
+
+/// The lines of a text, with their byte ranges.
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    /// Byte offset where each line starts; a text ending in a line break
+    /// has an empty last line.
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a str) -> Lines<'a> {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    /// How many lines (a final line break starts an empty last line).
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The bytes of line `index` (from 0), line break included.
+    pub(crate) fn range(&self, index: usize) -> Range<usize> {
+        let start = self.starts.get(index).copied().unwrap_or(self.text.len());
+        let end = self.starts.get(index + 1).copied().unwrap_or(self.text.len());
+        start..end
+    }
+
+    /// Line `index` without its line break.
+    pub(crate) fn line(&self, index: usize) -> &'a str {
+        self.text
+            .get(self.range(index))
+            .unwrap_or_default()
+            .trim_end_matches(['\n', '\r'])
+    }
+
+    /// The byte offset of a position (1-based line, 1-based column in
+    /// characters), if it lies in the text.
+    pub(crate) fn offset(&self, position: Position) -> Option<usize> {
+        let index = usize::try_from(position.line).ok()?.checked_sub(1)?;
+        if index >= self.len() {
+            return None;
+        }
+        let start = self.range(index).start;
+        let column = usize::try_from(position.column).ok()?.checked_sub(1)?;
+        let line = self.line(index);
+        match line.char_indices().nth(column) {
+            Some((i, _)) => Some(start + i),
+            None => (line.chars().count() == column).then_some(start + line.len()),
+        }
+    }
+}
+
+/// The number of spaces a line starts with.
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+fn is_comment(line: &str) -> bool {
+    line.trim_start().starts_with('#')
+}
+
+/// What to clean up around an entry or item that is being removed: the
+/// comment lines directly above it (same indentation, no blank line in
+/// between) belong to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Removal {
+    /// The first line (from 0) of the comments above the entry; equal to
+    /// `entry_line` when there are none.
+    pub first_line: usize,
+    /// The line (from 0) the entry starts on.
+    pub entry_line: usize,
+    /// The column (from 0) of the entry's key or dash.
+    pub column: usize,
+}
+
+/// Where the `child` of the collection at `parent` starts, and which
+/// comment lines above it belong to it. `None` when the entry does not
+/// start its line (as the first key of `- name: x`) or positions are off.
+pub(crate) fn removal(
+    text: &str,
+    document: &YamlDocument,
+    parent: &[Segment],
+    child: &Segment,
+) -> Option<Removal> {
+    let mut path = parent.to_vec();
+    path.push(child.clone());
+    let spans = spans_at(document, &path)?;
+    let (start, is_item) = match child {
+        Segment::Key(_) => (spans.key_span?.start, false),
+        Segment::Index(_) => (spans.span.start, true),
+    };
+    let lines = Lines::new(text);
+    let entry_line = usize::try_from(start.line).ok()?.checked_sub(1)?;
+    let line = lines.line(entry_line);
+    let column = usize::try_from(start.column).ok()?.checked_sub(1)?;
+    let prefix: String = line.chars().take(column).collect();
+    let starts_line = if is_item {
+        prefix.trim() == "-"
+    } else {
+        prefix.trim().is_empty()
+    };
+    if !starts_line {
+        return None;
+    }
+    let column = indent(line);
+    let mut first_line = entry_line;
+    while first_line > 0 {
+        let above = lines.line(first_line - 1);
+        // The schema modeline belongs to the file, not to an entry.
+        if above.trim_start().starts_with("# yaml-language-server:") {
+            break;
+        }
+        if is_comment(above) && indent(above) == column {
+            first_line -= 1;
+        } else {
+            break;
+        }
+    }
+    Some(Removal {
+        first_line,
+        entry_line,
+        column,
+    })
+}
+
+/// The span tree of the node at `path`, if the path exists.
+fn spans_at<'d>(document: &'d YamlDocument, path: &[Segment]) -> Option<&'d SpanTree> {
+    let mut spans = &document.spans;
+    let mut value = &document.value;
+    for segment in path {
+        let index = match (value, segment) {
+            (Value::Object(map), Segment::Key(key)) => map.keys().position(|k| k == key)?,
+            (Value::Array(_), Segment::Index(index)) => *index,
+            _ => return None,
+        };
+        spans = spans.children.get(index)?;
+        value = plan::node(value, std::slice::from_ref(segment))?;
+    }
+    Some(spans)
+}
+
+/// After an entry starting at `removal.entry_line` of `original` was
+/// removed, giving `result`: also removes the comment lines above it, and
+/// comment lines indented deeper than it that the editor left behind where
+/// it was. Returns `result` unchanged when its lines before the entry are
+/// not those of `original`.
+pub(crate) fn strip_comments(original: &str, result: String, removal: &Removal) -> String {
+    let before = Lines::new(original);
+    let after = Lines::new(&result);
+    if after.len() <= removal.entry_line
+        || (0..removal.entry_line).any(|i| before.line(i) != after.line(i))
+    {
+        return result;
+    }
+    let mut end_line = removal.entry_line;
+    while end_line < after.len() {
+        let line = after.line(end_line);
+        if is_comment(line) && indent(line) > removal.column {
+            end_line += 1;
+        } else {
+            break;
+        }
+    }
+    let cut = after.range(removal.first_line).start..after.range(end_line).start;
+    if cut.is_empty() {
+        return result;
+    }
+    let mut out = result;
+    out.replace_range(cut, "");
+    out
+}
+
+/// Puts trailing comments back in the column they had, when an edit of a
+/// value on their line moved them: `enabled: true    # kill switch` set to
+/// `false` keeps `#` where it was. Only lines of `after` that replace a
+/// line of `before` one for one are touched, only whitespace before a
+/// comment changes, and at least one space stays. `None` when nothing
+/// moved.
+pub(crate) fn realign_comments(before: &str, after: &str) -> Option<String> {
+    let old = Lines::new(before);
+    let new = Lines::new(after);
+    if old.len() != new.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(after.len());
+    let mut changed = false;
+    for index in 0..new.len() {
+        let range = new.range(index);
+        let (old_line, new_line) = (old.line(index), new.line(index));
+        let ending = &after[range.start + new_line.len()..range.end];
+        match realign_line(old_line, new_line) {
+            Some(line) if old_line != new_line => {
+                out.push_str(&line);
+                out.push_str(ending);
+                changed = true;
+            }
+            _ => out.push_str(&after[range]),
+        }
+    }
+    changed.then_some(out)
+}
+
+fn realign_line(old: &str, new: &str) -> Option<String> {
+    // The comment and the space before it are in the common suffix.
+    let common = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix_start = old.len() - common;
+    let hash = (suffix_start..old.len()).find(|&i| {
+        old.as_bytes()[i] == b'#' && i > 0 && old.as_bytes()[i - 1] == b' '
+    })?;
+    let new_hash = new.len() - (old.len() - hash);
+    let gap = |line: &str, at: usize| line[..at].len() - line[..at].trim_end_matches(' ').len();
+    let (old_gap, new_gap) = (gap(old, hash), gap(new, new_hash));
+    if old_gap < 2 {
+        // A single space was not alignment.
+        return None;
+    }
+    let old_column = old[..hash].chars().count();
+    let new_column = new[..new_hash].chars().count();
+    let value_end = new_hash - new_gap;
+    let wanted_gap = (new_gap + old_column).checked_sub(new_column)?.max(1);
+    if wanted_gap == new_gap {
+        return None;
+    }
+    Some(format!("{}{}{}", &new[..value_end], " ".repeat(wanted_gap), &new[new_hash..]))
+}
+
+/// Inserts `{}` as line `line` (from 0) of `text`, for a root mapping
+/// that lost its last entry.
+pub(crate) fn insert_empty_mapping(text: String, line: usize, endings: Endings) -> String {
+    let lines = Lines::new(&text);
+    let at = lines.range(line).start;
+    let mut out = text;
+    if at > 0 && !out[..at].ends_with('\n') {
+        out.insert_str(at, endings.eol());
+        out.insert_str(at + endings.eol().len(), &format!("{{}}{}", endings.eol()));
+    } else {
+        out.insert_str(at, &format!("{{}}{}", endings.eol()));
+    }
+    out
+}
+
+/// Performs a step by splicing text, where that is simple: a single-line
+/// scalar replaced by a scalar (or, inside a flow collection, by a flow
+/// collection), and a key added to an empty document.
+pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Attempt {
+    match step {
+        Step::Replace { path, value } => replace_scalar(text, document, path, value),
+        Step::InsertKey { parent, key, value }
+            if parent.is_empty() && document.value.is_null() =>
+        {
+            fill_empty_document(text, key, value, endings)
+        }
+        _ => Attempt::NotApplicable,
+    }
+}
+
+fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: &Value) -> Attempt {
+    let Some(old) = plan::node(&document.value, path) else {
+        return Attempt::NotApplicable;
+    };
+    let Some(spans) = spans_at(document, path) else {
+        return Attempt::NotApplicable;
+    };
+    if matches!(old, Value::Object(_) | Value::Array(_)) || !spans.span.is_single_line() {
+        return Attempt::NotApplicable;
+    }
+    let lines = Lines::new(text);
+    let (Some(start), Some(end)) = (lines.offset(spans.span.start), lines.offset(spans.span.end))
+    else {
+        return Attempt::NotApplicable;
+    };
+    let Some(raw) = text.get(start..end) else {
+        return Attempt::NotApplicable;
+    };
+    if raw.is_empty() || raw.starts_with(['|', '>', '&', '!', '*']) {
+        return Attempt::NotApplicable;
+    }
+    let parent_path = &path[..path.len().saturating_sub(1)];
+    let in_flow = spans_at(document, parent_path)
+        .and_then(|parent| lines.offset(parent.span.start))
+        .and_then(|at| text.get(at..))
+        .is_some_and(|rest| rest.starts_with(['{', '[']));
+    let replacement = match value {
+        Value::Object(_) | Value::Array(_) if render::is_inline(value) || in_flow => {
+            render::flow(value, FlowStyle::default())
+        }
+        Value::Object(_) | Value::Array(_) => return Attempt::NotApplicable,
+        Value::String(_) if old.is_string() => {
+            let context = if in_flow { Context::Flow } else { Context::Block };
+            render::scalar(value, context, quoting_of(raw))
+        }
+        _ => render::scalar(
+            value,
+            if in_flow { Context::Flow } else { Context::Block },
+            Quoting::Auto,
+        ),
+    };
+    let mut out = text.to_owned();
+    out.replace_range(start..end, &replacement);
+    Attempt::Done(out)
+}
+
+/// The quoting a scalar's source text uses.
+pub(crate) fn quoting_of(raw: &str) -> Quoting {
+    if raw.starts_with('\'') {
+        Quoting::Single
+    } else if raw.starts_with('"') {
+        Quoting::Double
+    } else {
+        Quoting::Auto
+    }
+}
+
+/// Appends `key: value` to a document that holds nothing but comments,
+/// blank lines and perhaps a `---` marker (an overlay file that only has
+/// its header).
+fn fill_empty_document(text: &str, key: &str, value: &Value, endings: Endings) -> Attempt {
+    let lines = Lines::new(text);
+    let only_trivia = (0..lines.len()).all(|i| {
+        let line = lines.line(i).trim();
+        line.is_empty() || line.starts_with('#') || line == "---"
+    });
+    if !only_trivia {
+        return Attempt::Unsupported("the document's root is not a mapping");
+    }
+    let mut map = Map::new();
+    map.insert(key.to_owned(), value.clone());
+    let body = render::block(&Value::Object(map)).replace('\n', endings.eol());
+    let mut out = text.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push_str(endings.eol());
+    }
+    out.push_str(&body);
+    Attempt::Done(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_characters() {
+        let text = "a: größe\r\nb: x";
+        let lines = Lines::new(text);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.line(0), "a: größe");
+        assert_eq!(lines.offset(Position::new(1, 4)), Some(3));
+        assert_eq!(lines.offset(Position::new(1, 9)), Some(10));
+        assert_eq!(lines.offset(Position::new(2, 4)), Some(15));
+        assert_eq!(lines.offset(Position::new(2, 5)), Some(16));
+        assert_eq!(lines.offset(Position::new(2, 6)), None);
+        assert_eq!(lines.offset(Position::new(3, 1)), None);
+    }
+
+    #[test]
+    fn realigns_trailing_comments() {
+        let before = "a: true    # c\nb: 1 # d\n";
+        assert_eq!(realign_comments(before, "a: false    # c\nb: 1 # d\n").as_deref(), Some("a: false   # c\nb: 1 # d\n"));
+        assert_eq!(realign_comments(before, "a: 1    # c\nb: 1 # d\n").as_deref(), Some("a: 1       # c\nb: 1 # d\n"));
+        assert_eq!(
+            realign_comments(before, "a: a very long value    # c\nb: 1 # d\n").as_deref(),
+            Some("a: a very long value # c\nb: 1 # d\n")
+        );
+        // A single space is not alignment; lines without comments stay.
+        assert_eq!(realign_comments(before, "a: true    # c\nb: 22 # d\n"), None);
+        assert_eq!(realign_comments("a: 1\n", "a: 2\n"), None);
+        assert_eq!(realign_comments("a: ü  # c\r\n", "a: üü  # c\r\n").as_deref(), Some("a: üü # c\r\n"));
+    }
+
+    #[test]
+    fn attached_comment_lines() {
+        let text = "a: 1\n\n# about b\n# more\nb: 2\n  # deeper\nc:\n  # about d\n  - d\n";
+        let document = crate::format::yaml::parse(text, std::path::Path::new("t")).unwrap();
+        let b = removal(text, &document, &[], &Segment::from("b")).unwrap();
+        assert_eq!(b, Removal { first_line: 2, entry_line: 4, column: 0 });
+        let d = removal(text, &document, &[Segment::from("c")], &Segment::Index(0)).unwrap();
+        assert_eq!(d, Removal { first_line: 7, entry_line: 8, column: 2 });
+    }
+}
