@@ -239,7 +239,7 @@ fn realign_line(old: &str, new: &str) -> Option<String> {
     let old_column = old[..hash].chars().count();
     let new_column = new[..new_hash].chars().count();
     let value_end = new_hash - new_gap;
-    let wanted_gap = (new_gap + old_column).checked_sub(new_column)?.max(1);
+    let wanted_gap = (new_gap + old_column).saturating_sub(new_column).max(1);
     if wanted_gap == new_gap {
         return None;
     }
