@@ -26,6 +26,8 @@
 
 mod path;
 mod plan;
+#[cfg(test)]
+mod properties;
 mod render;
 mod splice;
 mod tree;

@@ -97,7 +97,12 @@ pub(crate) fn plain_is_safe(text: &str, context: Context) -> bool {
     }
     match context {
         Context::Block => true,
-        Context::Flow => !text.contains([',', '[', ']', '{', '}', ':']),
+        // saphyr refuses `{a: x -}`: an indicator after a space is quoted.
+        Context::Flow => {
+            !text.contains([',', '[', ']', '{', '}', ':'])
+                && !text.contains(" -")
+                && !text.contains(" ?")
+        }
     }
 }
 
@@ -444,6 +449,12 @@ mod tests {
             ("bell\u{7}", "\"bell\\u0007\""),
             ("...", "\"...\""),
             ("---", "\"---\""),
+            ("a -", "a -"),
+            ("a - b", "a - b"),
+            ("a ?", "a ?"),
+            ("a -1", "a -1"),
+            ("a-", "a-"),
+            ("why?", "why?"),
         ];
         for (text, expected) in cases {
             assert_eq!(string(text, Context::Block, Quoting::Auto), expected, "{text:?}");

@@ -263,7 +263,8 @@ pub(crate) fn insert_empty_mapping(text: String, line: usize, endings: Endings) 
 
 /// Performs a step by splicing text, where that is simple: a single-line
 /// scalar replaced by a scalar (or, inside a flow collection, by a flow
-/// collection), and a key added to an empty document.
+/// collection), a key added to an empty document, and an entry or item
+/// removed from a block collection that keeps other entries.
 pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Attempt {
     match step {
         Step::Replace { path, value } => replace_scalar(text, document, path, value),
@@ -272,8 +273,109 @@ pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings:
         {
             fill_empty_document(text, key, value, endings)
         }
-        _ => Attempt::NotApplicable,
+        Step::RemoveKey { parent, index } => match plan::node(&document.value, parent) {
+            Some(Value::Object(map)) if map.len() > 1 => match map.keys().nth(*index) {
+                Some(key) => remove_block_entry(text, document, parent, &Segment::Key(key.clone())),
+                None => Attempt::NotApplicable,
+            },
+            _ => Attempt::NotApplicable,
+        },
+        Step::RemoveItem { parent, index } => match plan::node(&document.value, parent) {
+            Some(Value::Array(items)) if items.len() > 1 => {
+                remove_block_entry(text, document, parent, &Segment::Index(*index))
+            }
+            _ => Attempt::NotApplicable,
+        },
+        Step::InsertKey { .. } | Step::Push { .. } => Attempt::NotApplicable,
     }
+}
+
+/// Whether the collection at `path` is written in flow style.
+fn is_flow(text: &str, document: &YamlDocument, path: &[Segment]) -> bool {
+    let lines = Lines::new(text);
+    spans_at(document, path)
+        .and_then(|spans| lines.offset(spans.span.start))
+        .and_then(|at| text.get(at..))
+        .is_some_and(|rest| rest.starts_with(['{', '[']))
+}
+
+/// Removes an entry (or item) of a block collection that has others, by
+/// lines: the comment lines above it, its own lines (everything indented
+/// deeper than it), and the blank lines after it when a sibling follows.
+/// The first key of a list item (`- name: x`) hands its dash to the next
+/// key.
+fn remove_block_entry(text: &str, document: &YamlDocument, parent: &[Segment], child: &Segment) -> Attempt {
+    if is_flow(text, document, parent) {
+        return Attempt::NotApplicable;
+    }
+    let lines = Lines::new(text);
+    let Some(removal) = removal(text, document, parent, child) else {
+        return remove_first_key_of_item(text, document, parent, child);
+    };
+    let (last, next) = entry_end(&lines, removal.entry_line, removal.column);
+    let follows_sibling =
+        next < lines.len() && !lines.line(next).trim().is_empty() && indent(lines.line(next)) == removal.column;
+    let end = if follows_sibling { next } else { last };
+    let cut = lines.range(removal.first_line).start..lines.range(end).start;
+    let mut out = text.to_owned();
+    out.replace_range(cut, "");
+    Attempt::Done(out)
+}
+
+/// The end (exclusive) of the lines of an entry starting on `line` at
+/// `column`: `(after its last line, after the blank lines that follow)`.
+fn entry_end(lines: &Lines<'_>, line: usize, column: usize) -> (usize, usize) {
+    let mut last = line + 1;
+    let mut next = last;
+    while next < lines.len() {
+        let text = lines.line(next);
+        if text.trim().is_empty() {
+            next += 1;
+        } else if indent(text) > column {
+            next += 1;
+            last = next;
+        } else {
+            break;
+        }
+    }
+    // A final line break leaves an empty last "line"; it is not content.
+    (last.min(lines.len()), next.min(lines.len()))
+}
+
+/// Removes the first key of a block mapping that is a list item
+/// (`- name: x` / `  serve: on` becomes `- serve: on`).
+fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segment], child: &Segment) -> Attempt {
+    let Segment::Key(_) = child else {
+        return Attempt::NotApplicable;
+    };
+    let mut path = parent.to_vec();
+    path.push(child.clone());
+    let Some(key_start) = spans_at(document, &path).and_then(|spans| spans.key_span) else {
+        return Attempt::NotApplicable;
+    };
+    let lines = Lines::new(text);
+    let Some(entry_line) = usize::try_from(key_start.start.line).ok().and_then(|l| l.checked_sub(1)) else {
+        return Attempt::NotApplicable;
+    };
+    let line = lines.line(entry_line);
+    let Some(column) = usize::try_from(key_start.start.column).ok().and_then(|c| c.checked_sub(1)) else {
+        return Attempt::NotApplicable;
+    };
+    let prefix: String = line.chars().take(column).collect();
+    // `- ` (or `- - ` for a list in a list) before the key.
+    if !prefix.ends_with("- ") || !prefix.chars().all(|c| matches!(c, ' ' | '-')) {
+        return Attempt::NotApplicable;
+    }
+    let (last, _) = entry_end(&lines, entry_line, column);
+    let sibling = lines.line(last);
+    if last >= lines.len() || indent(sibling) != column || is_comment(sibling) || sibling.trim().is_empty() {
+        return Attempt::NotApplicable;
+    }
+    let joined = format!("{prefix}{}", &sibling[column..]);
+    let cut = lines.range(entry_line).start..lines.range(last).start + sibling.len();
+    let mut out = text.to_owned();
+    out.replace_range(cut, &joined);
+    Attempt::Done(out)
 }
 
 fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: &Value) -> Attempt {

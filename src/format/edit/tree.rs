@@ -74,7 +74,9 @@ fn perform_step(text: &str, document: &YamlDocument, step: &Step, endings: Endin
                 return Ok(file.to_string());
             }
             let removal = splice::removal(text, document, parent, &Segment::Key(key.clone()));
-            tree.mapping(parent)?
+            let mapping = tree.mapping(parent)?;
+            let flow = mapping.is_flow_style();
+            mapping
                 .entries()
                 .nth(*index)
                 .ok_or(Attempt::Unsupported(SHAPE))?
@@ -83,7 +85,7 @@ fn perform_step(text: &str, document: &YamlDocument, step: &Step, endings: Endin
             if let Some(removal) = &removal {
                 out = splice::strip_comments(text, out, removal);
             }
-            if map.len() == 1 {
+            if map.len() == 1 && !flow {
                 let line = removal.as_ref().map_or(0, |r: &Removal| r.first_line);
                 out = splice::insert_empty_mapping(out, line, endings);
             }
