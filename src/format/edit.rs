@@ -7,8 +7,9 @@
 //! line endings and the final newline stay as they were. Each [`Edit`] is
 //! first worked out on the `serde_json::Value` level, independently of the
 //! text, and broken into primitive steps. Each step is performed with
-//! `yaml-edit`'s lossless tree (falling back to a splice of the text at the
-//! node's position where the tree edit is refused or unfaithful), and the
+//! `yaml-edit`'s lossless tree, or by a splice of the text at the node's
+//! position (recorded by the loader) where the tree edit is refused,
+//! unfaithful or untidy (removals from block collections), and the
 //! result is parsed again with [`crate::format::yaml::parse`]: unless it
 //! reads as exactly the expected value, key order included, the edit fails
 //! with [`EditError::Unfaithful`] and no text is returned. [`render_new`]
@@ -279,41 +280,37 @@ fn perform(
     edit: &Edit,
     endings: Endings,
 ) -> Result<(String, YamlDocument), EditError> {
-    let attempts: [fn(&str, &YamlDocument, &Step, Endings) -> Attempt; 2] =
-        [tree::perform, splice::perform];
+    // yaml-edit 0.3 removes entries of block collections faithfully but
+    // not always tidily (it re-indents the next sibling, or leaves `-`
+    // alone on a line), so removals try the line splice first; the splice
+    // does not handle flow collections, which yaml-edit does well.
+    let attempts: [fn(&str, &YamlDocument, &Step, Endings) -> Attempt; 2] = match step {
+        Step::RemoveKey { .. } | Step::RemoveItem { .. } => [splice::perform, tree::perform],
+        _ => [tree::perform, splice::perform],
+    };
     let mut failure = None;
     let mut reason = None;
     for attempt in attempts {
-        let candidate = match attempt(text, document, step, endings) {
-            Attempt::Done(candidate) => endings.restore(candidate),
+        let candidates = match attempt(text, document, step, endings) {
+            Attempt::Done(candidates) => candidates,
             Attempt::Unsupported(why) => {
                 reason = reason.or(Some(why));
                 continue;
             }
             Attempt::NotApplicable => continue,
         };
-        if let Some(aligned) = splice::realign_comments(text, &candidate) {
-            if let Ok(parsed) = parse(&aligned) {
-                if plan::same(&parsed.value, expected) {
-                    return Ok((aligned, parsed));
+        for candidate in candidates {
+            let candidate = endings.restore(candidate);
+            if let Some(aligned) = splice::realign_comments(text, &candidate) {
+                if let Ok(parsed) = parse(&aligned) {
+                    if plan::same(&parsed.value, expected) {
+                        return Ok((aligned, parsed));
+                    }
                 }
             }
-        }
-        match parse(&candidate) {
-            Ok(parsed) if plan::same(&parsed.value, expected) => return Ok((candidate, parsed)),
-            Ok(parsed) => {
-                let changed = plan::first_difference(expected, &parsed.value)
-                    .unwrap_or_else(|| step.path());
-                failure = failure.or(Some(EditError::Unfaithful {
-                    path: edit.path().clone(),
-                    changed,
-                }));
-            }
-            Err(diagnostics) => {
-                failure = failure.or(Some(EditError::InvalidResult {
-                    path: edit.path().clone(),
-                    diagnostics,
-                }));
+            match check(&candidate, expected, edit, step) {
+                Ok(parsed) => return Ok((candidate, parsed)),
+                Err(error) => failure = failure.or(Some(error)),
             }
         }
     }
@@ -323,10 +320,25 @@ fn perform(
     }))
 }
 
+/// Parses a candidate and compares it with the expected value.
+fn check(candidate: &str, expected: &Value, edit: &Edit, step: &Step) -> Result<YamlDocument, EditError> {
+    match parse(candidate) {
+        Ok(parsed) if plan::same(&parsed.value, expected) => Ok(parsed),
+        Ok(parsed) => Err(EditError::Unfaithful {
+            path: edit.path().clone(),
+            changed: plan::first_difference(expected, &parsed.value).unwrap_or_else(|| step.path()),
+        }),
+        Err(diagnostics) => Err(EditError::InvalidResult {
+            path: edit.path().clone(),
+            diagnostics,
+        }),
+    }
+}
+
 /// What one way of performing a step came up with.
 pub(crate) enum Attempt {
-    /// A candidate text, still to be checked.
-    Done(String),
+    /// Candidate texts, best first, still to be checked.
+    Done(Vec<String>),
     /// This way refuses the step, for this reason.
     Unsupported(&'static str),
     /// This way does not handle such steps.

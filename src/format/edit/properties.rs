@@ -10,6 +10,7 @@ use proptest::sample::Index;
 use serde_json::{Map, Number, Value};
 
 use super::plan::same;
+use super::render::{self, Context, FlowStyle, Quoting};
 use super::{Edit, EditError, Path, Segment, apply, render_new};
 
 fn reparse(text: &str) -> Value {
@@ -232,6 +233,82 @@ fn check(text: &str, root: &Value, edit: &Edit, strict: bool) -> Result<(), Test
     Ok(())
 }
 
+/// A layout for documents other than `render_new`'s.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    step: usize,
+    indentless: bool,
+    /// Collections this deep and deeper are written in flow style.
+    flow_depth: usize,
+    padded: bool,
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    (1usize..5, any::<bool>(), 1usize..5, any::<bool>()).prop_map(|(step, indentless, flow_depth, padded)| Layout {
+        step,
+        indentless,
+        flow_depth,
+        padded,
+    })
+}
+
+/// Renders a root mapping in `layout`.
+fn render_varied(value: &Value, layout: Layout) -> String {
+    fn entries(out: &mut String, map: &Map<String, Value>, indent: usize, depth: usize, layout: Layout) {
+        for (k, v) in map {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&render::key(k, Context::Block));
+            out.push(':');
+            node(out, v, indent, depth, layout, true);
+        }
+    }
+    fn items(out: &mut String, items: &[Value], indent: usize, depth: usize, layout: Layout) {
+        for item in items {
+            out.push_str(&" ".repeat(indent));
+            out.push('-');
+            match item {
+                Value::Object(map) if !map.is_empty() && depth + 1 < layout.flow_depth => {
+                    let mut nested = String::new();
+                    entries(&mut nested, map, indent + 2, depth + 1, layout);
+                    out.push(' ');
+                    out.push_str(&nested[indent + 2..]);
+                }
+                other => node(out, other, indent, depth, layout, false),
+            }
+        }
+    }
+    fn node(out: &mut String, value: &Value, indent: usize, depth: usize, layout: Layout, under_key: bool) {
+        let style = FlowStyle { mapping_padded: layout.padded, sequence_padded: layout.padded };
+        match value {
+            Value::Object(map) if !map.is_empty() && depth + 1 < layout.flow_depth => {
+                out.push('\n');
+                entries(out, map, indent + layout.step, depth + 1, layout);
+            }
+            Value::Array(list) if !list.is_empty() && depth + 1 < layout.flow_depth => {
+                out.push('\n');
+                let dash = if under_key && layout.indentless { indent } else { indent + layout.step.max(2) };
+                items(out, list, dash, depth + 1, layout);
+            }
+            Value::Object(_) | Value::Array(_) => {
+                out.push(' ');
+                out.push_str(&render::flow(value, style));
+                out.push('\n');
+            }
+            scalar => {
+                out.push(' ');
+                out.push_str(&render::scalar(scalar, Context::Block, Quoting::Auto));
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::from("# header\n");
+    match value {
+        Value::Object(map) if !map.is_empty() => entries(&mut out, map, 0, 0, layout),
+        other => out.push_str(&render::block(other)),
+    }
+    out
+}
+
 /// The corpus documents, edited at random below.
 fn corpus() -> Vec<String> {
     let root = FilePath::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edit");
@@ -262,6 +339,21 @@ proptest! {
         op in op(),
     ) {
         let text = render_new(&root, Some("yaml-language-server: $schema=x"));
+        let edit = edit(&root, &target, &op);
+        check(&text, &root, &edit, true)?;
+    }
+
+    #[test]
+    fn edits_of_varied_layouts_are_faithful(
+        root in document(),
+        layout in layout(),
+        target in any::<Index>(),
+        op in op(),
+    ) {
+        let text = render_varied(&root, layout);
+        if std::env::var_os("SHOW_VARIED").is_some() { eprintln!("{layout:?}\n{text}"); }
+        let read = reparse(&text);
+        prop_assert!(same(&read, &root), "{layout:?}\n{text}");
         let edit = edit(&root, &target, &op);
         check(&text, &root, &edit, true)?;
     }

@@ -270,23 +270,29 @@ pub(crate) fn is_inline(value: &Value) -> bool {
     }
 }
 
-/// A value as a block document body: each line ends with `\n`. Scalars and
-/// empty collections give one line.
+/// A value as a block document body with two-space indentation: each line
+/// ends with `\n`. Scalars and empty collections give one line.
 pub(crate) fn block(value: &Value) -> String {
+    block_indented(value, 2)
+}
+
+/// [`block`] with nested mappings and lists indented by `step` spaces
+/// (the indentation the edited document uses).
+pub(crate) fn block_indented(value: &Value, step: usize) -> String {
     let mut out = String::new();
     if is_inline(value) {
         out.push_str(&flow(value, FlowStyle::default()));
         out.push('\n');
     } else {
-        block_into(&mut out, value, 0);
+        block_into(&mut out, value, 0, step.max(1));
     }
     out
 }
 
 /// A non-empty collection in block style, its lines indented by `indent`.
-fn block_into(out: &mut String, value: &Value, indent: usize) {
+fn block_into(out: &mut String, value: &Value, indent: usize, step: usize) {
     match value {
-        Value::Object(map) => block_mapping(out, map, indent),
+        Value::Object(map) => block_mapping(out, map, indent, step),
         Value::Array(items) => {
             for item in items {
                 if is_inline(item) {
@@ -298,7 +304,7 @@ fn block_into(out: &mut String, value: &Value, indent: usize) {
                     // A nested collection starts on the dash's line:
                     // `- name: x` / `  serve: on`, or `- - a`.
                     let mut nested = String::new();
-                    block_into(&mut nested, item, indent + 2);
+                    block_into(&mut nested, item, indent + 2, step);
                     push_indent(out, indent);
                     out.push_str("- ");
                     out.push_str(&nested[indent + 2..]);
@@ -313,7 +319,7 @@ fn block_into(out: &mut String, value: &Value, indent: usize) {
     }
 }
 
-fn block_mapping(out: &mut String, map: &Map<String, Value>, indent: usize) {
+fn block_mapping(out: &mut String, map: &Map<String, Value>, indent: usize, step: usize) {
     for (k, v) in map {
         push_indent(out, indent);
         out.push_str(&key(k, Context::Block));
@@ -324,7 +330,7 @@ fn block_mapping(out: &mut String, map: &Map<String, Value>, indent: usize) {
             out.push('\n');
         } else {
             out.push('\n');
-            block_into(out, v, indent + 2);
+            block_into(out, v, indent + step, step);
         }
     }
 }
@@ -544,6 +550,14 @@ empty: {}
 description: \"two\\nlines\"
 "
         );
+        assert_eq!(reparse(&text), value);
+    }
+
+    #[test]
+    fn block_style_with_another_step() {
+        let value = json!({"a": {"b": [{"c": 1, "d": [2]}]}});
+        let text = block_indented(&value, 4);
+        assert_eq!(text, "a:\n    b:\n        - c: 1\n          d:\n              - 2\n");
         assert_eq!(reparse(&text), value);
     }
 

@@ -140,6 +140,76 @@ pub(crate) fn removal(
     })
 }
 
+/// How a document indents block collections under a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Columns from a key to the keys of its block mapping value.
+    pub mapping: usize,
+    /// Columns from a key to the dashes of its block list value (0 for
+    /// `key:` / `- item` at the same column).
+    pub sequence: usize,
+}
+
+impl Layout {
+    /// The layout `text` uses, from its first block mapping and block list
+    /// under a key; two columns for what it has none of, and for lists
+    /// the mapping step.
+    pub(crate) fn of(text: &str, document: &YamlDocument) -> Layout {
+        let lines = Lines::new(text);
+        let mut mapping = None;
+        let mut sequence = None;
+        find_layout(&lines, &document.spans, &document.value, &mut mapping, &mut sequence);
+        let mapping = mapping.filter(|step| (1..=8).contains(step)).unwrap_or(2);
+        Layout {
+            mapping,
+            sequence: sequence.filter(|step| *step <= 8).unwrap_or(mapping),
+        }
+    }
+}
+
+fn find_layout(
+    lines: &Lines<'_>,
+    spans: &SpanTree,
+    value: &Value,
+    mapping: &mut Option<usize>,
+    sequence: &mut Option<usize>,
+) {
+    let children: Vec<&Value> = match value {
+        Value::Object(map) => map.values().collect(),
+        Value::Array(items) => items.iter().collect(),
+        _ => return,
+    };
+    for (child, child_value) in spans.children.iter().zip(children) {
+        if mapping.is_some() && sequence.is_some() {
+            return;
+        }
+        if let Some(key) = child.key_span {
+            let block = child.span.start.line > key.start.line;
+            let key_column = usize::try_from(key.start.column).unwrap_or(0).saturating_sub(1);
+            let value_line = usize::try_from(child.span.start.line).unwrap_or(0).saturating_sub(1);
+            let step = indent(lines.line(value_line)).checked_sub(key_column);
+            match child_value {
+                Value::Object(inner) if block && !inner.is_empty() && mapping.is_none() => {
+                    *mapping = step.filter(|step| *step > 0);
+                }
+                Value::Array(items) if block && !items.is_empty() && sequence.is_none() => {
+                    *sequence = step;
+                }
+                _ => {}
+            }
+        }
+        find_layout(lines, child, child_value, mapping, sequence);
+    }
+}
+
+/// The line and column (from 0) of the key of the mapping entry at `path`.
+pub(crate) fn key_position(document: &YamlDocument, path: &[Segment]) -> Option<(usize, usize)> {
+    let key = spans_at(document, path)?.key_span?;
+    let line = usize::try_from(key.start.line).ok()?.checked_sub(1)?;
+    let column = usize::try_from(key.start.column).ok()?.checked_sub(1)?;
+    Some((line, column))
+}
+
 /// The span tree of the node at `path`, if the path exists.
 fn spans_at<'d>(document: &'d YamlDocument, path: &[Segment]) -> Option<&'d SpanTree> {
     let mut spans = &document.spans;
@@ -191,8 +261,8 @@ pub(crate) fn strip_comments(original: &str, result: String, removal: &Removal) 
 /// value on their line moved them: `enabled: true    # kill switch` set to
 /// `false` keeps `#` where it was. Only lines of `after` that replace a
 /// line of `before` one for one are touched, only whitespace before a
-/// comment changes, and at least one space stays. `None` when nothing
-/// moved.
+/// comment changes, and only where the comment fits in its old column
+/// with a space before it. `None` when nothing moved back.
 pub(crate) fn realign_comments(before: &str, after: &str) -> Option<String> {
     let old = Lines::new(before);
     let new = Lines::new(after);
@@ -239,11 +309,61 @@ fn realign_line(old: &str, new: &str) -> Option<String> {
     let old_column = old[..hash].chars().count();
     let new_column = new[..new_hash].chars().count();
     let value_end = new_hash - new_gap;
-    let wanted_gap = (new_gap + old_column).saturating_sub(new_column).max(1);
-    if wanted_gap == new_gap {
+    // Realign only where the comment can go back to its column exactly.
+    let wanted_gap = (new_gap + old_column).checked_sub(new_column)?;
+    if wanted_gap == 0 || wanted_gap == new_gap {
         return None;
     }
     Some(format!("{}{}{}", &new[..value_end], " ".repeat(wanted_gap), &new[new_hash..]))
+}
+
+/// Moves the lines of a block value that an editor wrote under the key at
+/// `key` (line and column, from 0; the first changed line and its
+/// indentation when `None`) in `after` so that
+/// its first line is `wanted` columns past the key, as the document does
+/// elsewhere. Only changed lines after the key line move, all by the same
+/// amount. `None` when nothing would move or the change does not look
+/// like one block value.
+pub(crate) fn reindent_value(
+    before: &str,
+    after: &str,
+    key: Option<(usize, usize)>,
+    wanted: usize,
+) -> Option<String> {
+    let old = Lines::new(before);
+    let new = Lines::new(after);
+    let shared = old.len().min(new.len());
+    let prefix = (0..shared).take_while(|&i| old.line(i) == new.line(i)).count();
+    let suffix = (0..shared - prefix)
+        .take_while(|&i| old.line(old.len() - 1 - i) == new.line(new.len() - 1 - i))
+        .count();
+    let changed_end = new.len() - suffix;
+    let (key_line, column) = key.unwrap_or_else(|| (prefix, indent(new.line(prefix))));
+    if prefix > key_line + 1 || changed_end <= key_line + 1 {
+        return None;
+    }
+    let value_lines = key_line + 1..changed_end;
+    let first = value_lines.clone().find(|&i| !new.line(i).trim().is_empty())?;
+    let actual = indent(new.line(first)).checked_sub(column)?;
+    if actual == wanted {
+        return None;
+    }
+    let mut out = String::with_capacity(after.len());
+    for index in 0..new.len() {
+        let range = new.range(index);
+        let line = new.line(index);
+        if value_lines.contains(&index) && !line.trim().is_empty() {
+            let own = indent(line);
+            if own < column + actual {
+                return None;
+            }
+            out.push_str(&" ".repeat(own + wanted - actual));
+            out.push_str(&after[range.start + own..range.end]);
+        } else {
+            out.push_str(&after[range]);
+        }
+    }
+    Some(out)
 }
 
 /// Inserts `{}` as line `line` (from 0) of `text`, for a root mapping
@@ -301,7 +421,8 @@ fn is_flow(text: &str, document: &YamlDocument, path: &[Segment]) -> bool {
 
 /// Removes an entry (or item) of a block collection that has others, by
 /// lines: the comment lines above it, its own lines (everything indented
-/// deeper than it), and the blank lines after it when a sibling follows.
+/// deeper than it), and the blank lines after it when a sibling follows
+/// (before it when it was the last).
 /// The first key of a list item (`- name: x`) hands its dash to the next
 /// key.
 fn remove_block_entry(text: &str, document: &YamlDocument, parent: &[Segment], child: &Segment) -> Attempt {
@@ -312,26 +433,52 @@ fn remove_block_entry(text: &str, document: &YamlDocument, parent: &[Segment], c
     let Some(removal) = removal(text, document, parent, child) else {
         return remove_first_key_of_item(text, document, parent, child);
     };
-    let (last, next) = entry_end(&lines, removal.entry_line, removal.column);
+    let dashes = matches!(child, Segment::Key(_)) && has_block_list(document, parent, child);
+    let (last, next) = entry_end(&lines, removal.entry_line, removal.column, dashes);
     let follows_sibling =
         next < lines.len() && !lines.line(next).trim().is_empty() && indent(lines.line(next)) == removal.column;
-    let end = if follows_sibling { next } else { last };
-    let cut = lines.range(removal.first_line).start..lines.range(end).start;
+    // Blank lines around the entry separated it from its siblings: with a
+    // sibling after it, those after it go; as the last entry, those before.
+    let (start, end) = if follows_sibling {
+        (removal.first_line, next)
+    } else {
+        let mut start = removal.first_line;
+        while start > 0 && lines.line(start - 1).trim().is_empty() {
+            start -= 1;
+        }
+        (start, last)
+    };
+    let cut = lines.range(start).start..lines.range(end).start;
     let mut out = text.to_owned();
     out.replace_range(cut, "");
-    Attempt::Done(out)
+    Attempt::Done(vec![out])
+}
+
+/// Whether the entry `child` of `parent` holds a list written on the
+/// lines below its key.
+fn has_block_list(document: &YamlDocument, parent: &[Segment], child: &Segment) -> bool {
+    let mut path = parent.to_vec();
+    path.push(child.clone());
+    let is_list = matches!(plan::node(&document.value, &path), Some(Value::Array(items)) if !items.is_empty());
+    is_list
+        && spans_at(document, &path)
+            .and_then(|spans| Some(spans.span.start.line > spans.key_span?.start.line))
+            .unwrap_or(false)
 }
 
 /// The end (exclusive) of the lines of an entry starting on `line` at
 /// `column`: `(after its last line, after the blank lines that follow)`.
-fn entry_end(lines: &Lines<'_>, line: usize, column: usize) -> (usize, usize) {
+/// With `dashes`, list items at `column` belong to the entry (a key whose
+/// value is a list written at the key's column).
+fn entry_end(lines: &Lines<'_>, line: usize, column: usize, dashes: bool) -> (usize, usize) {
     let mut last = line + 1;
     let mut next = last;
     while next < lines.len() {
         let text = lines.line(next);
+        let item = dashes && indent(text) == column && (text.trim() == "-" || text.trim_start().starts_with("- "));
         if text.trim().is_empty() {
             next += 1;
-        } else if indent(text) > column {
+        } else if indent(text) > column || item {
             next += 1;
             last = next;
         } else {
@@ -366,7 +513,7 @@ fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segme
     if !prefix.ends_with("- ") || !prefix.chars().all(|c| matches!(c, ' ' | '-')) {
         return Attempt::NotApplicable;
     }
-    let (last, _) = entry_end(&lines, entry_line, column);
+    let (last, _) = entry_end(&lines, entry_line, column, has_block_list(document, parent, child));
     let sibling = lines.line(last);
     if last >= lines.len() || indent(sibling) != column || is_comment(sibling) || sibling.trim().is_empty() {
         return Attempt::NotApplicable;
@@ -375,7 +522,7 @@ fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segme
     let cut = lines.range(entry_line).start..lines.range(last).start + sibling.len();
     let mut out = text.to_owned();
     out.replace_range(cut, &joined);
-    Attempt::Done(out)
+    Attempt::Done(vec![out])
 }
 
 fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: &Value) -> Attempt {
@@ -421,7 +568,7 @@ fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: 
     };
     let mut out = text.to_owned();
     out.replace_range(start..end, &replacement);
-    Attempt::Done(out)
+    Attempt::Done(vec![out])
 }
 
 /// The quoting a scalar's source text uses.
@@ -455,7 +602,7 @@ fn fill_empty_document(text: &str, key: &str, value: &Value, endings: Endings) -
         out.push_str(endings.eol());
     }
     out.push_str(&body);
-    Attempt::Done(out)
+    Attempt::Done(vec![out])
 }
 
 #[cfg(test)]
@@ -481,14 +628,39 @@ mod tests {
         let before = "a: true    # c\nb: 1 # d\n";
         assert_eq!(realign_comments(before, "a: false    # c\nb: 1 # d\n").as_deref(), Some("a: false   # c\nb: 1 # d\n"));
         assert_eq!(realign_comments(before, "a: 1    # c\nb: 1 # d\n").as_deref(), Some("a: 1       # c\nb: 1 # d\n"));
-        assert_eq!(
-            realign_comments(before, "a: a very long value    # c\nb: 1 # d\n").as_deref(),
-            Some("a: a very long value # c\nb: 1 # d\n")
-        );
+        assert_eq!(realign_comments(before, "a: a very long value    # c\nb: 1 # d\n"), None);
         // A single space is not alignment; lines without comments stay.
         assert_eq!(realign_comments(before, "a: true    # c\nb: 22 # d\n"), None);
         assert_eq!(realign_comments("a: 1\n", "a: 2\n"), None);
         assert_eq!(realign_comments("a: ü  # c\r\n", "a: üü  # c\r\n").as_deref(), Some("a: üü # c\r\n"));
+    }
+
+    #[test]
+    fn reindents_inserted_values() {
+        let before = "a:\n    b: 1\nc: 2\n";
+        let after = "a:\n    b: 1\n    d:\n      e: 1\n      f:\n        - x\nc: 2\n";
+        assert_eq!(
+            reindent_value(before, after, None, 4).as_deref(),
+            Some("a:\n    b: 1\n    d:\n        e: 1\n        f:\n          - x\nc: 2\n")
+        );
+        assert_eq!(reindent_value(before, after, None, 2), None);
+        // An indentless list made indented, and the other way round.
+        let before = "a: 1\n";
+        let after = "a: 1\ntags:\n- x\n- y\n";
+        assert_eq!(reindent_value(before, after, None, 2).as_deref(), Some("a: 1\ntags:\n  - x\n  - y\n"));
+        let after = "a: 1\ntags:\n  - x\n";
+        assert_eq!(reindent_value(before, after, None, 0).as_deref(), Some("a: 1\ntags:\n- x\n"));
+    }
+
+    #[test]
+    fn layouts() {
+        let layout = |text: &str| Layout::of(text, &crate::format::yaml::parse(text, std::path::Path::new("t")).unwrap());
+        assert_eq!(layout("a: 1\n"), Layout { mapping: 2, sequence: 2 });
+        assert_eq!(layout("a:\n    b: 1\n"), Layout { mapping: 4, sequence: 4 });
+        assert_eq!(layout("a:\n    b:\n    - x\n"), Layout { mapping: 4, sequence: 0 });
+        assert_eq!(layout("t:\n  - a\nm:\n   k: 1\n"), Layout { mapping: 3, sequence: 2 });
+        assert_eq!(layout("r:\n  - x: {a: 1}\n    y:\n      z: 1\n"), Layout { mapping: 2, sequence: 2 });
+        assert_eq!(layout("r:\n- y:\n      z: 1\n"), Layout { mapping: 4, sequence: 0 });
     }
 
     #[test]

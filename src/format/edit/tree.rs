@@ -34,7 +34,10 @@ const SHAPE: &str = "the YAML editor reads the document differently from the loa
 /// is caught and reported as a refusal.
 pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Attempt {
     match catch_unwind(AssertUnwindSafe(|| perform_step(text, document, step, endings))) {
-        Ok(Ok(out)) => Attempt::Done(out),
+        Ok(Ok(out)) => {
+            let reindented = reindent(text, document, step, &out);
+            Attempt::Done(reindented.into_iter().chain([out]).collect())
+        }
         Ok(Err(attempt)) => attempt,
         Err(_) => Attempt::Unsupported("the YAML editor failed on this document"),
     }
@@ -42,12 +45,33 @@ pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings:
 
 type Tried<T> = Result<T, Attempt>;
 
+/// `out` with a new block value under a key indented as the document
+/// indents such values: yaml-edit puts a mapping two columns past its key,
+/// and a list two columns past it or at its column depending on the edit.
+fn reindent(text: &str, document: &YamlDocument, step: &Step, out: &str) -> Option<String> {
+    let (value, key_line) = match step {
+        Step::Replace { path, value } if matches!(path.last(), Some(Segment::Key(_))) => {
+            (value, Some(splice::key_position(document, path)?))
+        }
+        Step::InsertKey { value, .. } => (value, None),
+        _ => return None,
+    };
+    let layout = splice::Layout::of(text, document);
+    let wanted = match value {
+        Value::Object(map) if !map.is_empty() => layout.mapping,
+        Value::Array(items) if !items.is_empty() => layout.sequence,
+        _ => return None,
+    };
+    splice::reindent_value(text, out, key_line, wanted)
+}
+
 fn perform_step(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Tried<String> {
     let file = YamlFile::from_str(text).map_err(|_| Attempt::NotApplicable)?;
     let tree = Tree {
         file: &file,
         text,
         value: &document.value,
+        step: splice::Layout::of(text, document).mapping,
     };
     match step {
         Step::Replace { path, value } => {
@@ -125,6 +149,8 @@ struct Tree<'a> {
     /// index into it).
     text: &'a str,
     value: &'a Value,
+    /// The document's indentation step, for new block collections.
+    step: usize,
 }
 
 impl Tree<'_> {
@@ -209,6 +235,12 @@ impl Tree<'_> {
     /// Adds `key: value` at the end of the mapping at `parent`.
     fn insert_key(&self, parent: &[Segment], key: &str, value: &Value) -> Tried<()> {
         let mapping = self.mapping(parent)?;
+        if mapping.is_flow_style() && mapping.is_empty() && !parent.is_empty() {
+            // `{}` becomes `{ key: value }`, written in one piece.
+            let mut map = Map::new();
+            map.insert(key.to_owned(), value.clone());
+            return self.replace(parent, &Value::Object(map));
+        }
         let context = if mapping.is_flow_style() {
             Context::Flow
         } else {
@@ -246,7 +278,7 @@ impl Tree<'_> {
             }
             return value_node(&render::flow(value, style));
         }
-        block_node(&render::block(value))
+        block_node(&render::block_indented(value, self.step))
     }
 
     /// The source text of an unchanged node.
