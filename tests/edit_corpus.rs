@@ -65,10 +65,18 @@ fn corpus() {
     let mut failures = Vec::new();
     for case in &cases {
         if let Err(message) = run(case) {
-            failures.push(format!("{}: {message}", case.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "{}: {message}",
+                case.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn run(case: &FsPath) -> Result<(), String> {
@@ -81,7 +89,10 @@ fn run(case: &FsPath) -> Result<(), String> {
         return match result {
             Ok(text) => Err(format!("expected an error, got:\n{text}")),
             Err(error) if error.to_string() == expected.trim_end() => Ok(()),
-            Err(error) => Err(format!("expected error\n  {}\ngot\n  {error}", expected.trim_end())),
+            Err(error) => Err(format!(
+                "expected error\n  {}\ngot\n  {error}",
+                expected.trim_end()
+            )),
         };
     }
     let after = result.map_err(|e| format!("error: {e}"))?;
@@ -107,7 +118,9 @@ fn check_minimal(before: &str, after: &str, edits: &[Edit]) -> Result<(), String
             Edit::Remove { path } => path.parent().unwrap_or_default(),
             other => other.path().clone(),
         };
-        let node = document.spans.lookup(&document.value, &path.to_json_pointer());
+        let node = document
+            .spans
+            .lookup(&document.value, &path.to_json_pointer());
         let (first, last) = if std::ptr::eq(node, &document.spans) {
             // Only the root exists on the way: anything may change.
             (0, lines.len())
@@ -126,11 +139,7 @@ fn check_minimal(before: &str, after: &str, edits: &[Edit]) -> Result<(), String
         || after_lines[..prefix.len()] != *prefix
         || after_lines[after_lines.len() - suffix.len()..] != *suffix
     {
-        return Err(format!(
-            "lines outside {}..={} changed",
-            start + 1,
-            end
-        ));
+        return Err(format!("lines outside {}..={} changed", start + 1, end));
     }
     Ok(())
 }
@@ -156,7 +165,9 @@ fn region(node: &SpanTree, lines: &[&str]) -> (usize, usize) {
 }
 
 fn check_endings(before: &str, after: &str) -> Result<(), String> {
-    let crlf = |text: &str| text.contains('\n') && text.matches('\n').count() == text.matches("\r\n").count();
+    let crlf = |text: &str| {
+        text.contains('\n') && text.matches('\n').count() == text.matches("\r\n").count()
+    };
     if crlf(before) && !crlf(after) {
         return Err("CRLF line endings were not kept".to_owned());
     }

@@ -284,7 +284,7 @@ fn perform(
     // not always tidily (it re-indents the next sibling, or leaves `-`
     // alone on a line), so removals try the line splice first; the splice
     // does not handle flow collections, which yaml-edit does well.
-    let attempts: [fn(&str, &YamlDocument, &Step, Endings) -> Attempt; 2] = match step {
+    let attempts: [Performer; 2] = match step {
         Step::RemoveKey { .. } | Step::RemoveItem { .. } => [splice::perform, tree::perform],
         _ => [tree::perform, splice::perform],
     };
@@ -301,12 +301,11 @@ fn perform(
         };
         for candidate in candidates {
             let candidate = endings.restore(candidate);
-            if let Some(aligned) = splice::realign_comments(text, &candidate) {
-                if let Ok(parsed) = parse(&aligned) {
-                    if plan::same(&parsed.value, expected) {
-                        return Ok((aligned, parsed));
-                    }
-                }
+            if let Some(aligned) = splice::realign_comments(text, &candidate)
+                && let Ok(parsed) = parse(&aligned)
+                && plan::same(&parsed.value, expected)
+            {
+                return Ok((aligned, parsed));
             }
             match check(&candidate, expected, edit, step) {
                 Ok(parsed) => return Ok((candidate, parsed)),
@@ -321,7 +320,12 @@ fn perform(
 }
 
 /// Parses a candidate and compares it with the expected value.
-fn check(candidate: &str, expected: &Value, edit: &Edit, step: &Step) -> Result<YamlDocument, EditError> {
+fn check(
+    candidate: &str,
+    expected: &Value,
+    edit: &Edit,
+    step: &Step,
+) -> Result<YamlDocument, EditError> {
     match parse(candidate) {
         Ok(parsed) if plan::same(&parsed.value, expected) => Ok(parsed),
         Ok(parsed) => Err(EditError::Unfaithful {
@@ -334,6 +338,9 @@ fn check(candidate: &str, expected: &Value, edit: &Edit, step: &Step) -> Result<
         }),
     }
 }
+
+/// One way of performing a step: the tree editor or the text splice.
+type Performer = fn(&str, &YamlDocument, &Step, Endings) -> Attempt;
 
 /// What one way of performing a step came up with.
 pub(crate) enum Attempt {

@@ -386,7 +386,10 @@ mod tests {
     fn parses_user_syntax() {
         let cases = [
             ("description", vec!["K(description)"]),
-            ("default.rollout.on", vec!["K(default)", "K(rollout)", "K(on)"]),
+            (
+                "default.rollout.on",
+                vec!["K(default)", "K(rollout)", "K(on)"],
+            ),
             ("rules[0].serve", vec!["K(rules)", "I(0)", "K(serve)"]),
             ("targets.on", vec!["K(targets)", "K(on)"]),
             (r#"variants."my.key""#, vec!["K(variants)", "K(my.key)"]),
@@ -426,7 +429,10 @@ mod tests {
             assert_eq!(error.column, column, "{text}: {error}");
             let shown = error.to_string();
             assert!(shown.contains(message), "{text}: {shown}");
-            assert!(shown.starts_with(&format!("invalid path `{text}`")), "{shown}");
+            assert!(
+                shown.starts_with(&format!("invalid path `{text}`")),
+                "{shown}"
+            );
         }
     }
 

@@ -63,10 +63,10 @@ impl Step {
                 }
             }
             Step::RemoveKey { parent, index } => {
-                if let Some(Value::Object(map)) = node_mut(root, parent) {
-                    if let Some(key) = map.keys().nth(*index).cloned() {
-                        map.shift_remove(&key);
-                    }
+                if let Some(Value::Object(map)) = node_mut(root, parent)
+                    && let Some(key) = map.keys().nth(*index).cloned()
+                {
+                    map.shift_remove(&key);
                 }
             }
             Step::Push { parent, value } => {
@@ -75,10 +75,10 @@ impl Step {
                 }
             }
             Step::RemoveItem { parent, index } => {
-                if let Some(Value::Array(items)) = node_mut(root, parent) {
-                    if *index < items.len() {
-                        items.remove(*index);
-                    }
+                if let Some(Value::Array(items)) = node_mut(root, parent)
+                    && *index < items.len()
+                {
+                    items.remove(*index);
                 }
             }
         }
@@ -87,19 +87,21 @@ impl Step {
 
 /// The node at `path`, if every step exists.
 pub(crate) fn node<'v>(root: &'v Value, path: &[Segment]) -> Option<&'v Value> {
-    path.iter().try_fold(root, |node, segment| match (node, segment) {
-        (Value::Object(map), Segment::Key(key)) => map.get(key),
-        (Value::Array(items), Segment::Index(index)) => items.get(*index),
-        _ => None,
-    })
+    path.iter()
+        .try_fold(root, |node, segment| match (node, segment) {
+            (Value::Object(map), Segment::Key(key)) => map.get(key),
+            (Value::Array(items), Segment::Index(index)) => items.get(*index),
+            _ => None,
+        })
 }
 
 fn node_mut<'v>(root: &'v mut Value, path: &[Segment]) -> Option<&'v mut Value> {
-    path.iter().try_fold(root, |node, segment| match (node, segment) {
-        (Value::Object(map), Segment::Key(key)) => map.get_mut(key),
-        (Value::Array(items), Segment::Index(index)) => items.get_mut(*index),
-        _ => None,
-    })
+    path.iter()
+        .try_fold(root, |node, segment| match (node, segment) {
+            (Value::Object(map), Segment::Key(key)) => map.get_mut(key),
+            (Value::Array(items), Segment::Index(index)) => items.get_mut(*index),
+            _ => None,
+        })
 }
 
 /// How far a path reaches into a value.
@@ -392,7 +394,10 @@ fn mergeable(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
 pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
@@ -468,86 +473,169 @@ mod tests {
     #[test]
     fn set_creates_missing_mappings() {
         let root = json!({"key": "a", "default": "off"});
-        let value = expect(&root, Edit::set(p("variants.x.y"), json!(1))).unwrap();
-        assert_eq!(value, json!({"key": "a", "default": "off", "variants": {"x": {"y": 1}}}));
-        let value = expect(&json!(null), Edit::set(p("a.b"), json!(1))).unwrap();
+        let value =
+            expect(&root, Edit::set(p("variants.x.y"), json!(1))).expect("the edit applies");
+        assert_eq!(
+            value,
+            json!({"key": "a", "default": "off", "variants": {"x": {"y": 1}}})
+        );
+        let value = expect(&json!(null), Edit::set(p("a.b"), json!(1))).expect("the edit applies");
         assert_eq!(value, json!({"a": {"b": 1}}));
-        let value = expect(&json!({"a": null}), Edit::set(p("a.b"), json!(1))).unwrap();
+        let value =
+            expect(&json!({"a": null}), Edit::set(p("a.b"), json!(1))).expect("the edit applies");
         assert_eq!(value, json!({"a": {"b": 1}}));
     }
 
     #[test]
     fn set_refuses_to_go_through_scalars() {
         let root = json!({"default": "off", "rules": [{"serve": "on"}]});
-        let error = expect(&root, Edit::set(p("default.rollout"), json!({}))).unwrap_err();
+        let error =
+            expect(&root, Edit::set(p("default.rollout"), json!({}))).expect_err("the edit fails");
         assert_eq!(
             error.to_string(),
             "cannot reach `default.rollout`: `default` is a string, not a mapping"
         );
-        let error = expect(&root, Edit::set(p("rules[3].serve"), json!("x"))).unwrap_err();
-        assert_eq!(error.to_string(), "cannot reach `rules[3].serve`: `rules` has 1 item, no index 3");
-        let error = expect(&root, Edit::set(p("rules.x"), json!("x"))).unwrap_err();
-        assert_eq!(error.to_string(), "cannot reach `rules.x`: `rules` is a list, not a mapping");
-        let error = expect(&root, Edit::set(p("default[0]"), json!("x"))).unwrap_err();
-        assert_eq!(error.to_string(), "cannot reach `default[0]`: `default` is a string, not a list");
-        let error = expect(&root, Edit::set(p("new[0]"), json!("x"))).unwrap_err();
-        assert!(matches!(error, EditError::IndexOutOfRange { .. }), "{error}");
+        let error =
+            expect(&root, Edit::set(p("rules[3].serve"), json!("x"))).expect_err("the edit fails");
+        assert_eq!(
+            error.to_string(),
+            "cannot reach `rules[3].serve`: `rules` has 1 item, no index 3"
+        );
+        let error = expect(&root, Edit::set(p("rules.x"), json!("x"))).expect_err("the edit fails");
+        assert_eq!(
+            error.to_string(),
+            "cannot reach `rules.x`: `rules` is a list, not a mapping"
+        );
+        let error =
+            expect(&root, Edit::set(p("default[0]"), json!("x"))).expect_err("the edit fails");
+        assert_eq!(
+            error.to_string(),
+            "cannot reach `default[0]`: `default` is a string, not a list"
+        );
+        let error = expect(&root, Edit::set(p("new[0]"), json!("x"))).expect_err("the edit fails");
+        assert!(
+            matches!(error, EditError::IndexOutOfRange { .. }),
+            "{error}"
+        );
     }
 
     #[test]
     fn set_diffs_into_existing_values() {
         let root = json!({"default": {"rollout": {"on": 10, "off": 90}}});
-        let steps = plan(&root, &Edit::set(p("default"), json!({"rollout": {"on": 25, "off": 75}}))).unwrap();
+        let steps = plan(
+            &root,
+            &Edit::set(p("default"), json!({"rollout": {"on": 25, "off": 75}})),
+        )
+        .expect("the edit applies");
         assert_eq!(
             steps,
             vec![
-                Step::Replace { path: p("default.rollout.on").segments().to_vec(), value: json!(25) },
-                Step::Replace { path: p("default.rollout.off").segments().to_vec(), value: json!(75) },
+                Step::Replace {
+                    path: p("default.rollout.on").segments().to_vec(),
+                    value: json!(25)
+                },
+                Step::Replace {
+                    path: p("default.rollout.off").segments().to_vec(),
+                    value: json!(75)
+                },
             ]
         );
         // Reordered keys replace the mapping as a whole.
-        let steps = plan(&root, &Edit::set(p("default.rollout"), json!({"off": 75, "on": 25}))).unwrap();
+        let steps = plan(
+            &root,
+            &Edit::set(p("default.rollout"), json!({"off": 75, "on": 25})),
+        )
+        .expect("the edit applies");
         assert_eq!(steps.len(), 1);
         assert!(matches!(steps[0], Step::Replace { .. }));
         // A grown list is pushed to.
         let root = json!({"t": ["a"]});
-        let steps = plan(&root, &Edit::set(p("t"), json!(["a", "b"]))).unwrap();
-        assert_eq!(steps, vec![Step::Push { parent: p("t").segments().to_vec(), value: json!("b") }]);
+        let steps = plan(&root, &Edit::set(p("t"), json!(["a", "b"]))).expect("the edit applies");
+        assert_eq!(
+            steps,
+            vec![Step::Push {
+                parent: p("t").segments().to_vec(),
+                value: json!("b")
+            }]
+        );
         // Nothing to do.
-        assert_eq!(plan(&root, &Edit::set(p("t"), json!(["a"]))).unwrap(), vec![]);
+        assert_eq!(
+            plan(&root, &Edit::set(p("t"), json!(["a"]))).expect("the edit applies"),
+            vec![]
+        );
     }
 
     #[test]
     fn append_and_remove_items() {
         let root = json!({"targets": {"on": ["alice"]}});
-        let value = expect(&root, Edit::append(p("targets.on"), [json!("bob"), json!("alice"), json!("bob")])).unwrap();
+        let value = expect(
+            &root,
+            Edit::append(
+                p("targets.on"),
+                [json!("bob"), json!("alice"), json!("bob")],
+            ),
+        )
+        .expect("the edit applies");
         assert_eq!(value, json!({"targets": {"on": ["alice", "bob"]}}));
-        let value = expect(&root, Edit::append(p("targets.off"), [json!("carol")])).unwrap();
-        assert_eq!(value, json!({"targets": {"on": ["alice"], "off": ["carol"]}}));
+        let value = expect(&root, Edit::append(p("targets.off"), [json!("carol")]))
+            .expect("the edit applies");
+        assert_eq!(
+            value,
+            json!({"targets": {"on": ["alice"], "off": ["carol"]}})
+        );
         let root = json!({"t": ["a", "b", "a", "c"]});
-        let value = expect(&root, Edit::remove_items(p("t"), [json!("a"), json!("zed")])).unwrap();
+        let value = expect(
+            &root,
+            Edit::remove_items(p("t"), [json!("a"), json!("zed")]),
+        )
+        .expect("the edit applies");
         assert_eq!(value, json!({"t": ["b", "c"]}));
-        let error = expect(&root, Edit::remove_items(p("u"), [json!("a")])).unwrap_err();
+        let error =
+            expect(&root, Edit::remove_items(p("u"), [json!("a")])).expect_err("the edit fails");
         assert_eq!(error.to_string(), "`u` does not exist");
-        let error = expect(&json!({"t": "x"}), Edit::append(p("t"), [json!("a")])).unwrap_err();
-        assert_eq!(error.to_string(), "cannot reach `t`: `t` is a string, not a list");
+        let error = expect(&json!({"t": "x"}), Edit::append(p("t"), [json!("a")]))
+            .expect_err("the edit fails");
+        assert_eq!(
+            error.to_string(),
+            "cannot reach `t`: `t` is a string, not a list"
+        );
     }
 
     #[test]
     fn remove() {
         let root = json!({"a": 1, "b": {"c": [1, 2]}, "d": 3});
-        assert_eq!(expect(&root, Edit::remove(p("b.c[0]"))).unwrap(), json!({"a": 1, "b": {"c": [2]}, "d": 3}));
-        let value = expect(&root, Edit::remove(p("a"))).unwrap();
+        assert_eq!(
+            expect(&root, Edit::remove(p("b.c[0]"))).expect("the edit applies"),
+            json!({"a": 1, "b": {"c": [2]}, "d": 3})
+        );
+        let value = expect(&root, Edit::remove(p("a"))).expect("the edit applies");
         assert!(same(&value, &json!({"b": {"c": [1, 2]}, "d": 3})));
-        assert_eq!(expect(&root, Edit::remove(p("x"))).unwrap_err().to_string(), "`x` does not exist");
-        assert!(matches!(expect(&root, Edit::remove(Path::new())), Err(EditError::RootPath)));
+        assert_eq!(
+            expect(&root, Edit::remove(p("x")))
+                .expect_err("the edit fails")
+                .to_string(),
+            "`x` does not exist"
+        );
+        assert!(matches!(
+            expect(&root, Edit::remove(Path::new())),
+            Err(EditError::RootPath)
+        ));
     }
 
     #[test]
     fn differences() {
         assert_eq!(first_difference(&json!({"a": 1}), &json!({"a": 1})), None);
-        assert_eq!(first_difference(&json!({"a": [1, 2]}), &json!({"a": [1, 3]})), Some(p("a[1]")));
-        assert_eq!(first_difference(&json!({"a": 1}), &json!({"a": 1, "b": 2})), Some(p("b")));
-        assert_eq!(first_difference(&json!({"a": 1, "b": 2}), &json!({"b": 2, "a": 1})), Some(Path::new()));
+        assert_eq!(
+            first_difference(&json!({"a": [1, 2]}), &json!({"a": [1, 3]})),
+            Some(p("a[1]"))
+        );
+        assert_eq!(
+            first_difference(&json!({"a": 1}), &json!({"a": 1, "b": 2})),
+            Some(p("b"))
+        );
+        assert_eq!(
+            first_difference(&json!({"a": 1, "b": 2}), &json!({"b": 2, "a": 1})),
+            Some(Path::new())
+        );
     }
 }

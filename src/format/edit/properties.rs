@@ -22,13 +22,48 @@ fn reparse(text: &str) -> Value {
 
 const KEYS: &[&str] = &[
     "key", "on", "off", "yes", "default", "rollout", "rules", "targets", "serve", "my.key", "a[0]",
-    "10", "true", "null", "a: b", "", "größe", "<<", "-x", "#c", "x y", "'q'", "\"d\"", "~", ".inf",
+    "10", "true", "null", "a: b", "", "größe", "<<", "-x", "#c", "x y", "'q'", "\"d\"", "~",
+    ".inf",
 ];
 
 const STRINGS: &[&str] = &[
-    "on", "off", "true", "10", "-1", "0x1f", "1e3", "", " ", "a: b", "a #b", "x, y", "[x]", "{x}",
-    "*a", "&a", "!t", "|", ">", "%", "@", "`", "'", "\"", "\\", "---", "...", "- x", "? x",
-    "2027-03-31", "größe 🚀", "two\nlines", "tab\tx", "\u{85}", "\u{2028}", "\u{feff}x", "\r",
+    "on",
+    "off",
+    "true",
+    "10",
+    "-1",
+    "0x1f",
+    "1e3",
+    "",
+    " ",
+    "a: b",
+    "a #b",
+    "x, y",
+    "[x]",
+    "{x}",
+    "*a",
+    "&a",
+    "!t",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "'",
+    "\"",
+    "\\",
+    "---",
+    "...",
+    "- x",
+    "? x",
+    "2027-03-31",
+    "größe 🚀",
+    "two\nlines",
+    "tab\tx",
+    "\u{85}",
+    "\u{2028}",
+    "\u{feff}x",
+    "\r",
     "new-checkout",
 ];
 
@@ -158,10 +193,8 @@ fn model(root: &Value, edit: &Edit) -> Option<Value> {
             _ => return None,
         };
     }
-    if node.is_null() && creating {
-        if let Segment::Key(_) = last {
-            *node = Value::Object(Map::new());
-        }
+    if node.is_null() && creating && matches!(last, Segment::Key(_)) {
+        *node = Value::Object(Map::new());
     }
     match (edit, node, last) {
         (Edit::Set { value: new, .. }, Value::Object(map), Segment::Key(k)) => {
@@ -181,9 +214,9 @@ fn model(root: &Value, edit: &Edit) -> Option<Value> {
         }
         (Edit::Append { values, .. }, node, last) => {
             let list = match (node, last) {
-                (Value::Object(map), Segment::Key(k)) => {
-                    map.entry(k.clone()).or_insert_with(|| Value::Array(Vec::new()))
-                }
+                (Value::Object(map), Segment::Key(k)) => map
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Array(Vec::new())),
                 (Value::Array(items), Segment::Index(i)) => items.get_mut(*i)?,
                 _ => return None,
             };
@@ -208,7 +241,9 @@ fn model(root: &Value, edit: &Edit) -> Option<Value> {
 fn is_editor_limit(error: &EditError) -> bool {
     matches!(
         error,
-        EditError::Unfaithful { .. } | EditError::Unsupported { .. } | EditError::InvalidResult { .. }
+        EditError::Unfaithful { .. }
+            | EditError::Unsupported { .. }
+            | EditError::InvalidResult { .. }
     )
 }
 
@@ -217,17 +252,25 @@ fn check(text: &str, root: &Value, edit: &Edit, strict: bool) -> Result<(), Test
     match (apply(text, std::slice::from_ref(edit)), expected) {
         (Ok(after), Some(expected)) => {
             let got = reparse(&after);
-            prop_assert!(same(&got, &expected), "{edit:?}\n{text}---\n{after}---\nexpected {expected}\ngot {got}");
+            prop_assert!(
+                same(&got, &expected),
+                "{edit:?}\n{text}---\n{after}---\nexpected {expected}\ngot {got}"
+            );
         }
         (Ok(after), None) => {
             prop_assert!(false, "{edit:?} should fail on\n{text}---\ngot\n{after}");
         }
         (Err(error), Some(_)) => {
-            if std::env::var_os("EDIT_LIMITS").is_some() { eprintln!("LIMIT {edit:?}: {error}\n{text}====="); }
-            prop_assert!(!strict && is_editor_limit(&error), "{edit:?} on\n{text}---\nfailed: {error}");
+            prop_assert!(
+                !strict && is_editor_limit(&error),
+                "{edit:?} on\n{text}---\nfailed: {error}"
+            );
         }
         (Err(error), None) => {
-            prop_assert!(!is_editor_limit(&error), "{edit:?} on\n{text}---\nfailed: {error}");
+            prop_assert!(
+                !is_editor_limit(&error),
+                "{edit:?} on\n{text}---\nfailed: {error}"
+            );
         }
     }
     Ok(())
@@ -244,17 +287,25 @@ struct Layout {
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
-    (1usize..5, any::<bool>(), 1usize..5, any::<bool>()).prop_map(|(step, indentless, flow_depth, padded)| Layout {
-        step,
-        indentless,
-        flow_depth,
-        padded,
-    })
+    (1usize..5, any::<bool>(), 1usize..5, any::<bool>()).prop_map(
+        |(step, indentless, flow_depth, padded)| Layout {
+            step,
+            indentless,
+            flow_depth,
+            padded,
+        },
+    )
 }
 
 /// Renders a root mapping in `layout`.
 fn render_varied(value: &Value, layout: Layout) -> String {
-    fn entries(out: &mut String, map: &Map<String, Value>, indent: usize, depth: usize, layout: Layout) {
+    fn entries(
+        out: &mut String,
+        map: &Map<String, Value>,
+        indent: usize,
+        depth: usize,
+        layout: Layout,
+    ) {
         for (k, v) in map {
             out.push_str(&" ".repeat(indent));
             out.push_str(&render::key(k, Context::Block));
@@ -277,8 +328,18 @@ fn render_varied(value: &Value, layout: Layout) -> String {
             }
         }
     }
-    fn node(out: &mut String, value: &Value, indent: usize, depth: usize, layout: Layout, under_key: bool) {
-        let style = FlowStyle { mapping_padded: layout.padded, sequence_padded: layout.padded };
+    fn node(
+        out: &mut String,
+        value: &Value,
+        indent: usize,
+        depth: usize,
+        layout: Layout,
+        under_key: bool,
+    ) {
+        let style = FlowStyle {
+            mapping_padded: layout.padded,
+            sequence_padded: layout.padded,
+        };
         match value {
             Value::Object(map) if !map.is_empty() && depth + 1 < layout.flow_depth => {
                 out.push('\n');
@@ -286,7 +347,11 @@ fn render_varied(value: &Value, layout: Layout) -> String {
             }
             Value::Array(list) if !list.is_empty() && depth + 1 < layout.flow_depth => {
                 out.push('\n');
-                let dash = if under_key && layout.indentless { indent } else { indent + layout.step.max(2) };
+                let dash = if under_key && layout.indentless {
+                    indent
+                } else {
+                    indent + layout.step.max(2)
+                };
                 items(out, list, dash, depth + 1, layout);
             }
             Value::Object(_) | Value::Array(_) => {
@@ -351,7 +416,6 @@ proptest! {
         op in op(),
     ) {
         let text = render_varied(&root, layout);
-        if std::env::var_os("SHOW_VARIED").is_some() { eprintln!("{layout:?}\n{text}"); }
         let read = reparse(&text);
         prop_assert!(same(&read, &root), "{layout:?}\n{text}");
         let edit = edit(&root, &target, &op);

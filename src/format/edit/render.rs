@@ -463,7 +463,11 @@ mod tests {
             ("why?", "why?"),
         ];
         for (text, expected) in cases {
-            assert_eq!(string(text, Context::Block, Quoting::Auto), expected, "{text:?}");
+            assert_eq!(
+                string(text, Context::Block, Quoting::Auto),
+                expected,
+                "{text:?}"
+            );
             let doc = format!("k: {}\n", string(text, Context::Block, Quoting::Auto));
             assert_eq!(reparse(&doc), json!({ "k": text }), "{doc:?}");
             let doc = format!("k: [{}]\n", string(text, Context::Flow, Quoting::Auto));
@@ -489,15 +493,22 @@ mod tests {
     #[test]
     fn scalars() {
         assert_eq!(scalar(&json!(null), Context::Block, Quoting::Auto), "null");
-        assert_eq!(scalar(&json!(true), Context::Block, Quoting::Double), "true");
+        assert_eq!(
+            scalar(&json!(true), Context::Block, Quoting::Double),
+            "true"
+        );
         assert_eq!(scalar(&json!(25), Context::Block, Quoting::Auto), "25");
         assert_eq!(scalar(&json!(12.5), Context::Block, Quoting::Auto), "12.5");
-        assert_eq!(scalar(&json!(-0.001), Context::Block, Quoting::Auto), "-0.001");
+        assert_eq!(
+            scalar(&json!(-0.001), Context::Block, Quoting::Auto),
+            "-0.001"
+        );
     }
 
     #[test]
     fn flow_style() {
-        let value = json!({ "rollout": { "on": 10, "off": 90 }, "t": ["a", "b,c"], "e": {}, "l": [] });
+        let value =
+            json!({ "rollout": { "on": 10, "off": 90 }, "t": ["a", "b,c"], "e": {}, "l": [] });
         assert_eq!(
             flow(&value, FlowStyle::default()),
             "{ rollout: { on: 10, off: 90 }, t: [a, \"b,c\"], e: {}, l: [] }"
@@ -506,7 +517,10 @@ mod tests {
             mapping_padded: false,
             sequence_padded: true,
         };
-        assert_eq!(flow(&value, compact), "{rollout: {on: 10, off: 90}, t: [ a, \"b,c\" ], e: {}, l: []}");
+        assert_eq!(
+            flow(&value, compact),
+            "{rollout: {on: 10, off: 90}, t: [ a, \"b,c\" ], e: {}, l: []}"
+        );
     }
 
     #[test]
@@ -557,7 +571,10 @@ description: \"two\\nlines\"
     fn block_style_with_another_step() {
         let value = json!({"a": {"b": [{"c": 1, "d": [2]}]}});
         let text = block_indented(&value, 4);
-        assert_eq!(text, "a:\n    b:\n        - c: 1\n          d:\n              - 2\n");
+        assert_eq!(
+            text,
+            "a:\n    b:\n        - c: 1\n          d:\n              - 2\n"
+        );
         assert_eq!(reparse(&text), value);
     }
 
@@ -577,6 +594,9 @@ description: \"two\\nlines\"
         assert_eq!(key("10", Context::Block), "\"10\"");
         let value = json!({ "10": 1, "my.key": 2, "a: b": 3, "": 4, "on": 5 });
         assert_eq!(reparse(&block(&value)), value);
-        assert_eq!(reparse(&format!("x: {}\n", flow(&value, FlowStyle::default()))), json!({ "x": value }));
+        assert_eq!(
+            reparse(&format!("x: {}\n", flow(&value, FlowStyle::default()))),
+            json!({ "x": value })
+        );
     }
 }

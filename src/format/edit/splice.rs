@@ -38,7 +38,11 @@ impl<'a> Lines<'a> {
     /// The bytes of line `index` (from 0), line break included.
     pub(crate) fn range(&self, index: usize) -> Range<usize> {
         let start = self.starts.get(index).copied().unwrap_or(self.text.len());
-        let end = self.starts.get(index + 1).copied().unwrap_or(self.text.len());
+        let end = self
+            .starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.text.len());
         start..end
     }
 
@@ -158,7 +162,13 @@ impl Layout {
         let lines = Lines::new(text);
         let mut mapping = None;
         let mut sequence = None;
-        find_layout(&lines, &document.spans, &document.value, &mut mapping, &mut sequence);
+        find_layout(
+            &lines,
+            &document.spans,
+            &document.value,
+            &mut mapping,
+            &mut sequence,
+        );
         let mapping = mapping.filter(|step| (1..=8).contains(step)).unwrap_or(2);
         Layout {
             mapping,
@@ -185,8 +195,12 @@ fn find_layout(
         }
         if let Some(key) = child.key_span {
             let block = child.span.start.line > key.start.line;
-            let key_column = usize::try_from(key.start.column).unwrap_or(0).saturating_sub(1);
-            let value_line = usize::try_from(child.span.start.line).unwrap_or(0).saturating_sub(1);
+            let key_column = usize::try_from(key.start.column)
+                .unwrap_or(0)
+                .saturating_sub(1);
+            let value_line = usize::try_from(child.span.start.line)
+                .unwrap_or(0)
+                .saturating_sub(1);
             let step = indent(lines.line(value_line)).checked_sub(key_column);
             match child_value {
                 Value::Object(inner) if block && !inner.is_empty() && mapping.is_none() => {
@@ -296,9 +310,8 @@ fn realign_line(old: &str, new: &str) -> Option<String> {
         .take_while(|(a, b)| a == b)
         .count();
     let suffix_start = old.len() - common;
-    let hash = (suffix_start..old.len()).find(|&i| {
-        old.as_bytes()[i] == b'#' && i > 0 && old.as_bytes()[i - 1] == b' '
-    })?;
+    let hash = (suffix_start..old.len())
+        .find(|&i| old.as_bytes()[i] == b'#' && i > 0 && old.as_bytes()[i - 1] == b' ')?;
     let new_hash = new.len() - (old.len() - hash);
     let gap = |line: &str, at: usize| line[..at].len() - line[..at].trim_end_matches(' ').len();
     let (old_gap, new_gap) = (gap(old, hash), gap(new, new_hash));
@@ -314,7 +327,12 @@ fn realign_line(old: &str, new: &str) -> Option<String> {
     if wanted_gap == 0 || wanted_gap == new_gap {
         return None;
     }
-    Some(format!("{}{}{}", &new[..value_end], " ".repeat(wanted_gap), &new[new_hash..]))
+    Some(format!(
+        "{}{}{}",
+        &new[..value_end],
+        " ".repeat(wanted_gap),
+        &new[new_hash..]
+    ))
 }
 
 /// Moves the lines of a block value that an editor wrote under the key at
@@ -333,7 +351,9 @@ pub(crate) fn reindent_value(
     let old = Lines::new(before);
     let new = Lines::new(after);
     let shared = old.len().min(new.len());
-    let prefix = (0..shared).take_while(|&i| old.line(i) == new.line(i)).count();
+    let prefix = (0..shared)
+        .take_while(|&i| old.line(i) == new.line(i))
+        .count();
     let suffix = (0..shared - prefix)
         .take_while(|&i| old.line(old.len() - 1 - i) == new.line(new.len() - 1 - i))
         .count();
@@ -343,7 +363,9 @@ pub(crate) fn reindent_value(
         return None;
     }
     let value_lines = key_line + 1..changed_end;
-    let first = value_lines.clone().find(|&i| !new.line(i).trim().is_empty())?;
+    let first = value_lines
+        .clone()
+        .find(|&i| !new.line(i).trim().is_empty())?;
     let actual = indent(new.line(first)).checked_sub(column)?;
     if actual == wanted {
         return None;
@@ -385,12 +407,15 @@ pub(crate) fn insert_empty_mapping(text: String, line: usize, endings: Endings) 
 /// scalar replaced by a scalar (or, inside a flow collection, by a flow
 /// collection), a key added to an empty document, and an entry or item
 /// removed from a block collection that keeps other entries.
-pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Attempt {
+pub(crate) fn perform(
+    text: &str,
+    document: &YamlDocument,
+    step: &Step,
+    endings: Endings,
+) -> Attempt {
     match step {
         Step::Replace { path, value } => replace_scalar(text, document, path, value),
-        Step::InsertKey { parent, key, value }
-            if parent.is_empty() && document.value.is_null() =>
-        {
+        Step::InsertKey { parent, key, value } if parent.is_empty() && document.value.is_null() => {
             fill_empty_document(text, key, value, endings)
         }
         Step::RemoveKey { parent, index } => match plan::node(&document.value, parent) {
@@ -425,7 +450,12 @@ fn is_flow(text: &str, document: &YamlDocument, path: &[Segment]) -> bool {
 /// (before it when it was the last).
 /// The first key of a list item (`- name: x`) hands its dash to the next
 /// key.
-fn remove_block_entry(text: &str, document: &YamlDocument, parent: &[Segment], child: &Segment) -> Attempt {
+fn remove_block_entry(
+    text: &str,
+    document: &YamlDocument,
+    parent: &[Segment],
+    child: &Segment,
+) -> Attempt {
     if is_flow(text, document, parent) {
         return Attempt::NotApplicable;
     }
@@ -435,8 +465,9 @@ fn remove_block_entry(text: &str, document: &YamlDocument, parent: &[Segment], c
     };
     let dashes = matches!(child, Segment::Key(_)) && has_block_list(document, parent, child);
     let (last, next) = entry_end(&lines, removal.entry_line, removal.column, dashes);
-    let follows_sibling =
-        next < lines.len() && !lines.line(next).trim().is_empty() && indent(lines.line(next)) == removal.column;
+    let follows_sibling = next < lines.len()
+        && !lines.line(next).trim().is_empty()
+        && indent(lines.line(next)) == removal.column;
     // Blank lines around the entry separated it from its siblings: with a
     // sibling after it, those after it go; as the last entry, those before.
     let (start, end) = if follows_sibling {
@@ -475,7 +506,9 @@ fn entry_end(lines: &Lines<'_>, line: usize, column: usize, dashes: bool) -> (us
     let mut next = last;
     while next < lines.len() {
         let text = lines.line(next);
-        let item = dashes && indent(text) == column && (text.trim() == "-" || text.trim_start().starts_with("- "));
+        let item = dashes
+            && indent(text) == column
+            && (text.trim() == "-" || text.trim_start().starts_with("- "));
         if text.trim().is_empty() {
             next += 1;
         } else if indent(text) > column || item {
@@ -491,7 +524,12 @@ fn entry_end(lines: &Lines<'_>, line: usize, column: usize, dashes: bool) -> (us
 
 /// Removes the first key of a block mapping that is a list item
 /// (`- name: x` / `  serve: on` becomes `- serve: on`).
-fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segment], child: &Segment) -> Attempt {
+fn remove_first_key_of_item(
+    text: &str,
+    document: &YamlDocument,
+    parent: &[Segment],
+    child: &Segment,
+) -> Attempt {
     let Segment::Key(_) = child else {
         return Attempt::NotApplicable;
     };
@@ -501,11 +539,17 @@ fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segme
         return Attempt::NotApplicable;
     };
     let lines = Lines::new(text);
-    let Some(entry_line) = usize::try_from(key_start.start.line).ok().and_then(|l| l.checked_sub(1)) else {
+    let Some(entry_line) = usize::try_from(key_start.start.line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+    else {
         return Attempt::NotApplicable;
     };
     let line = lines.line(entry_line);
-    let Some(column) = usize::try_from(key_start.start.column).ok().and_then(|c| c.checked_sub(1)) else {
+    let Some(column) = usize::try_from(key_start.start.column)
+        .ok()
+        .and_then(|c| c.checked_sub(1))
+    else {
         return Attempt::NotApplicable;
     };
     let prefix: String = line.chars().take(column).collect();
@@ -513,9 +557,18 @@ fn remove_first_key_of_item(text: &str, document: &YamlDocument, parent: &[Segme
     if !prefix.ends_with("- ") || !prefix.chars().all(|c| matches!(c, ' ' | '-')) {
         return Attempt::NotApplicable;
     }
-    let (last, _) = entry_end(&lines, entry_line, column, has_block_list(document, parent, child));
+    let (last, _) = entry_end(
+        &lines,
+        entry_line,
+        column,
+        has_block_list(document, parent, child),
+    );
     let sibling = lines.line(last);
-    if last >= lines.len() || indent(sibling) != column || is_comment(sibling) || sibling.trim().is_empty() {
+    if last >= lines.len()
+        || indent(sibling) != column
+        || is_comment(sibling)
+        || sibling.trim().is_empty()
+    {
         return Attempt::NotApplicable;
     }
     let joined = format!("{prefix}{}", &sibling[column..]);
@@ -557,12 +610,20 @@ fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: 
         }
         Value::Object(_) | Value::Array(_) => return Attempt::NotApplicable,
         Value::String(_) if old.is_string() => {
-            let context = if in_flow { Context::Flow } else { Context::Block };
+            let context = if in_flow {
+                Context::Flow
+            } else {
+                Context::Block
+            };
             render::scalar(value, context, quoting_of(raw))
         }
         _ => render::scalar(
             value,
-            if in_flow { Context::Flow } else { Context::Block },
+            if in_flow {
+                Context::Flow
+            } else {
+                Context::Block
+            },
             Quoting::Auto,
         ),
     };
@@ -626,13 +687,28 @@ mod tests {
     #[test]
     fn realigns_trailing_comments() {
         let before = "a: true    # c\nb: 1 # d\n";
-        assert_eq!(realign_comments(before, "a: false    # c\nb: 1 # d\n").as_deref(), Some("a: false   # c\nb: 1 # d\n"));
-        assert_eq!(realign_comments(before, "a: 1    # c\nb: 1 # d\n").as_deref(), Some("a: 1       # c\nb: 1 # d\n"));
-        assert_eq!(realign_comments(before, "a: a very long value    # c\nb: 1 # d\n"), None);
+        assert_eq!(
+            realign_comments(before, "a: false    # c\nb: 1 # d\n").as_deref(),
+            Some("a: false   # c\nb: 1 # d\n")
+        );
+        assert_eq!(
+            realign_comments(before, "a: 1    # c\nb: 1 # d\n").as_deref(),
+            Some("a: 1       # c\nb: 1 # d\n")
+        );
+        assert_eq!(
+            realign_comments(before, "a: a very long value    # c\nb: 1 # d\n"),
+            None
+        );
         // A single space is not alignment; lines without comments stay.
-        assert_eq!(realign_comments(before, "a: true    # c\nb: 22 # d\n"), None);
+        assert_eq!(
+            realign_comments(before, "a: true    # c\nb: 22 # d\n"),
+            None
+        );
         assert_eq!(realign_comments("a: 1\n", "a: 2\n"), None);
-        assert_eq!(realign_comments("a: ü  # c\r\n", "a: üü  # c\r\n").as_deref(), Some("a: üü # c\r\n"));
+        assert_eq!(
+            realign_comments("a: ü  # c\r\n", "a: üü  # c\r\n").as_deref(),
+            Some("a: üü # c\r\n")
+        );
     }
 
     #[test]
@@ -647,29 +723,93 @@ mod tests {
         // An indentless list made indented, and the other way round.
         let before = "a: 1\n";
         let after = "a: 1\ntags:\n- x\n- y\n";
-        assert_eq!(reindent_value(before, after, None, 2).as_deref(), Some("a: 1\ntags:\n  - x\n  - y\n"));
+        assert_eq!(
+            reindent_value(before, after, None, 2).as_deref(),
+            Some("a: 1\ntags:\n  - x\n  - y\n")
+        );
         let after = "a: 1\ntags:\n  - x\n";
-        assert_eq!(reindent_value(before, after, None, 0).as_deref(), Some("a: 1\ntags:\n- x\n"));
+        assert_eq!(
+            reindent_value(before, after, None, 0).as_deref(),
+            Some("a: 1\ntags:\n- x\n")
+        );
     }
 
     #[test]
     fn layouts() {
-        let layout = |text: &str| Layout::of(text, &crate::format::yaml::parse(text, std::path::Path::new("t")).unwrap());
-        assert_eq!(layout("a: 1\n"), Layout { mapping: 2, sequence: 2 });
-        assert_eq!(layout("a:\n    b: 1\n"), Layout { mapping: 4, sequence: 4 });
-        assert_eq!(layout("a:\n    b:\n    - x\n"), Layout { mapping: 4, sequence: 0 });
-        assert_eq!(layout("t:\n  - a\nm:\n   k: 1\n"), Layout { mapping: 3, sequence: 2 });
-        assert_eq!(layout("r:\n  - x: {a: 1}\n    y:\n      z: 1\n"), Layout { mapping: 2, sequence: 2 });
-        assert_eq!(layout("r:\n- y:\n      z: 1\n"), Layout { mapping: 4, sequence: 0 });
+        let layout = |text: &str| {
+            Layout::of(
+                text,
+                &crate::format::yaml::parse(text, std::path::Path::new("t")).expect("valid YAML"),
+            )
+        };
+        assert_eq!(
+            layout("a: 1\n"),
+            Layout {
+                mapping: 2,
+                sequence: 2
+            }
+        );
+        assert_eq!(
+            layout("a:\n    b: 1\n"),
+            Layout {
+                mapping: 4,
+                sequence: 4
+            }
+        );
+        assert_eq!(
+            layout("a:\n    b:\n    - x\n"),
+            Layout {
+                mapping: 4,
+                sequence: 0
+            }
+        );
+        assert_eq!(
+            layout("t:\n  - a\nm:\n   k: 1\n"),
+            Layout {
+                mapping: 3,
+                sequence: 2
+            }
+        );
+        assert_eq!(
+            layout("r:\n  - x: {a: 1}\n    y:\n      z: 1\n"),
+            Layout {
+                mapping: 2,
+                sequence: 2
+            }
+        );
+        assert_eq!(
+            layout("r:\n- y:\n      z: 1\n"),
+            Layout {
+                mapping: 4,
+                sequence: 0
+            }
+        );
     }
 
     #[test]
     fn attached_comment_lines() {
         let text = "a: 1\n\n# about b\n# more\nb: 2\n  # deeper\nc:\n  # about d\n  - d\n";
-        let document = crate::format::yaml::parse(text, std::path::Path::new("t")).unwrap();
-        let b = removal(text, &document, &[], &Segment::from("b")).unwrap();
-        assert_eq!(b, Removal { first_line: 2, entry_line: 4, column: 0 });
-        let d = removal(text, &document, &[Segment::from("c")], &Segment::Index(0)).unwrap();
-        assert_eq!(d, Removal { first_line: 7, entry_line: 8, column: 2 });
+        let document =
+            crate::format::yaml::parse(text, std::path::Path::new("t")).expect("valid YAML");
+        let b =
+            removal(text, &document, &[], &Segment::from("b")).expect("the entry starts its line");
+        assert_eq!(
+            b,
+            Removal {
+                first_line: 2,
+                entry_line: 4,
+                column: 0
+            }
+        );
+        let d = removal(text, &document, &[Segment::from("c")], &Segment::Index(0))
+            .expect("the entry starts its line");
+        assert_eq!(
+            d,
+            Removal {
+                first_line: 7,
+                entry_line: 8,
+                column: 2
+            }
+        );
     }
 }

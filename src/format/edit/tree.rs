@@ -32,8 +32,15 @@ const SHAPE: &str = "the YAML editor reads the document differently from the loa
 
 /// Performs `step` on `text` with `yaml-edit`. A panic inside the editor
 /// is caught and reported as a refusal.
-pub(crate) fn perform(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Attempt {
-    match catch_unwind(AssertUnwindSafe(|| perform_step(text, document, step, endings))) {
+pub(crate) fn perform(
+    text: &str,
+    document: &YamlDocument,
+    step: &Step,
+    endings: Endings,
+) -> Attempt {
+    match catch_unwind(AssertUnwindSafe(|| {
+        perform_step(text, document, step, endings)
+    })) {
         Ok(Ok(out)) => {
             let reindented = reindent(text, document, step, &out);
             Attempt::Done(reindented.into_iter().chain([out]).collect())
@@ -65,7 +72,12 @@ fn reindent(text: &str, document: &YamlDocument, step: &Step, out: &str) -> Opti
     splice::reindent_value(text, out, key_line, wanted)
 }
 
-fn perform_step(text: &str, document: &YamlDocument, step: &Step, endings: Endings) -> Tried<String> {
+fn perform_step(
+    text: &str,
+    document: &YamlDocument,
+    step: &Step,
+    endings: Endings,
+) -> Tried<String> {
     let file = YamlFile::from_str(text).map_err(|_| Attempt::NotApplicable)?;
     let tree = Tree {
         file: &file,
@@ -255,11 +267,20 @@ impl Tree<'_> {
     /// The node to write for `value`, in place of `old` (if any) inside
     /// `parent`: flow style inside flow collections and in place of a flow
     /// collection, block style otherwise; a string keeps `old`'s quotes.
-    fn build(&self, value: &Value, old: Option<&YamlNode>, parent: Option<&YamlNode>) -> Tried<YamlNode> {
+    fn build(
+        &self,
+        value: &Value,
+        old: Option<&YamlNode>,
+        parent: Option<&YamlNode>,
+    ) -> Tried<YamlNode> {
         let parent_flow = parent.is_some_and(is_flow);
         let old_flow = old.is_some_and(is_flow);
         if render::is_inline(value) {
-            let context = if parent_flow { Context::Flow } else { Context::Block };
+            let context = if parent_flow {
+                Context::Flow
+            } else {
+                Context::Block
+            };
             let quoting = match old {
                 Some(old @ YamlNode::Scalar(_)) if value.is_string() => {
                     splice::quoting_of(self.source(old))
