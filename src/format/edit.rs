@@ -254,12 +254,28 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<String, EditError> {
     let endings = Endings::of(text);
     let mut current = text.to_owned();
     for edit in edits {
-        for step in plan::plan(&document.value, edit)? {
+        let steps = plan::plan(&document.value, edit)?;
+        let whole = plan::expected(&document.value, edit);
+        for step in steps {
             let mut expected = document.value.clone();
             step.apply(&mut expected);
             let (text, parsed) = perform(&current, &document, &step, &expected, edit, endings)?;
             current = text;
             document = parsed;
+        }
+        // The steps again, against the edit worked out in one piece.
+        let faithful = whole
+            .as_ref()
+            .is_some_and(|whole| plan::same(whole, &document.value));
+        if !faithful {
+            let changed = whole
+                .as_ref()
+                .and_then(|whole| plan::first_difference(whole, &document.value))
+                .unwrap_or_else(|| edit.path().clone());
+            return Err(EditError::Unfaithful {
+                path: edit.path().clone(),
+                changed,
+            });
         }
     }
     Ok(current)

@@ -390,6 +390,68 @@ fn mergeable(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
     shared == in_old_order
 }
 
+/// The value `root` should have after `edit`, worked out directly (without
+/// the steps [`plan`] breaks it into), to check the steps against; `None`
+/// where [`plan`] reports an error.
+pub(crate) fn expected(root: &Value, edit: &Edit) -> Option<Value> {
+    let mut value = root.clone();
+    let (last, parent) = edit.path().segments().split_last()?;
+    let creates = matches!(edit, Edit::Set { .. } | Edit::Append { .. });
+    let mut node = &mut value;
+    for segment in parent {
+        node = step_into(node, segment, creates)?;
+    }
+    match edit {
+        Edit::Set { value: new, .. } => *step_into(node, last, true)? = new.clone(),
+        Edit::Remove { .. } => match (node, last) {
+            (Value::Object(map), Segment::Key(key)) => {
+                map.shift_remove(key)?;
+            }
+            (Value::Array(items), Segment::Index(index)) if *index < items.len() => {
+                items.remove(*index);
+            }
+            _ => return None,
+        },
+        Edit::Append { values, .. } => {
+            let list = step_into(node, last, true)?;
+            if list.is_null() {
+                *list = Value::Array(Vec::new());
+            }
+            let Value::Array(items) = list else {
+                return None;
+            };
+            for value in values {
+                if !items.contains(value) {
+                    items.push(value.clone());
+                }
+            }
+        }
+        Edit::RemoveItems { values, .. } => match step_into(node, last, false)? {
+            Value::Array(items) => items.retain(|item| !values.contains(item)),
+            _ => return None,
+        },
+    }
+    Some(value)
+}
+
+/// The child of `node` at `segment`; with `create`, a missing key is added
+/// (holding `null`) and a `null` node becomes a mapping first.
+fn step_into<'v>(node: &'v mut Value, segment: &Segment, create: bool) -> Option<&'v mut Value> {
+    if create && node.is_null() && matches!(segment, Segment::Key(_)) {
+        *node = Value::Object(Map::new());
+    }
+    match (node, segment) {
+        (Value::Object(map), Segment::Key(key)) => {
+            if create && !map.contains_key(key) {
+                map.insert(key.clone(), Value::Null);
+            }
+            map.get_mut(key)
+        }
+        (Value::Array(items), Segment::Index(index)) => items.get_mut(*index),
+        _ => None,
+    }
+}
+
 /// Equality that also compares the order of mapping keys.
 pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {

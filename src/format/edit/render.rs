@@ -273,26 +273,48 @@ pub(crate) fn is_inline(value: &Value) -> bool {
 /// A value as a block document body with two-space indentation: each line
 /// ends with `\n`. Scalars and empty collections give one line.
 pub(crate) fn block(value: &Value) -> String {
-    block_indented(value, 2)
+    block_indented(value, Indentation::default())
 }
 
-/// [`block`] with nested mappings and lists indented by `step` spaces
-/// (the indentation the edited document uses).
-pub(crate) fn block_indented(value: &Value, step: usize) -> String {
+/// How far block collections are indented under their key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Indentation {
+    /// Columns from a key to the keys of its mapping value (at least 1).
+    pub mapping: usize,
+    /// Columns from a key to the dashes of its list value (0 writes
+    /// `key:` / `- item` at the same column).
+    pub sequence: usize,
+}
+
+impl Default for Indentation {
+    fn default() -> Indentation {
+        Indentation {
+            mapping: 2,
+            sequence: 2,
+        }
+    }
+}
+
+/// [`block`] with the document's own indentation.
+pub(crate) fn block_indented(value: &Value, indentation: Indentation) -> String {
     let mut out = String::new();
     if is_inline(value) {
         out.push_str(&flow(value, FlowStyle::default()));
         out.push('\n');
     } else {
-        block_into(&mut out, value, 0, step.max(1));
+        let indentation = Indentation {
+            mapping: indentation.mapping.max(1),
+            ..indentation
+        };
+        block_into(&mut out, value, 0, indentation);
     }
     out
 }
 
 /// A non-empty collection in block style, its lines indented by `indent`.
-fn block_into(out: &mut String, value: &Value, indent: usize, step: usize) {
+fn block_into(out: &mut String, value: &Value, indent: usize, indentation: Indentation) {
     match value {
-        Value::Object(map) => block_mapping(out, map, indent, step),
+        Value::Object(map) => block_mapping(out, map, indent, indentation),
         Value::Array(items) => {
             for item in items {
                 if is_inline(item) {
@@ -304,7 +326,7 @@ fn block_into(out: &mut String, value: &Value, indent: usize, step: usize) {
                     // A nested collection starts on the dash's line:
                     // `- name: x` / `  serve: on`, or `- - a`.
                     let mut nested = String::new();
-                    block_into(&mut nested, item, indent + 2, step);
+                    block_into(&mut nested, item, indent + 2, indentation);
                     push_indent(out, indent);
                     out.push_str("- ");
                     out.push_str(&nested[indent + 2..]);
@@ -319,7 +341,12 @@ fn block_into(out: &mut String, value: &Value, indent: usize, step: usize) {
     }
 }
 
-fn block_mapping(out: &mut String, map: &Map<String, Value>, indent: usize, step: usize) {
+fn block_mapping(
+    out: &mut String,
+    map: &Map<String, Value>,
+    indent: usize,
+    indentation: Indentation,
+) {
     for (k, v) in map {
         push_indent(out, indent);
         out.push_str(&key(k, Context::Block));
@@ -330,7 +357,12 @@ fn block_mapping(out: &mut String, map: &Map<String, Value>, indent: usize, step
             out.push('\n');
         } else {
             out.push('\n');
-            block_into(out, v, indent + step, step);
+            let step = if v.is_array() {
+                indentation.sequence
+            } else {
+                indentation.mapping
+            };
+            block_into(out, v, indent + step, indentation);
         }
     }
 }
@@ -570,11 +602,22 @@ description: \"two\\nlines\"
     #[test]
     fn block_style_with_another_step() {
         let value = json!({"a": {"b": [{"c": 1, "d": [2]}]}});
-        let text = block_indented(&value, 4);
+        let four = Indentation {
+            mapping: 4,
+            sequence: 4,
+        };
+        let text = block_indented(&value, four);
         assert_eq!(
             text,
             "a:\n    b:\n        - c: 1\n          d:\n              - 2\n"
         );
+        assert_eq!(reparse(&text), value);
+        let indentless = Indentation {
+            mapping: 2,
+            sequence: 0,
+        };
+        let text = block_indented(&value, indentless);
+        assert_eq!(text, "a:\n  b:\n  - c: 1\n    d:\n    - 2\n");
         assert_eq!(reparse(&text), value);
     }
 

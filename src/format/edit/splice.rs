@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::path::Segment;
 use super::plan::{self, Step};
-use super::render::{self, Context, FlowStyle, Quoting};
+use super::render::{self, Context, FlowStyle, Indentation, Quoting};
 use super::{Attempt, Endings};
 use crate::diagnostic::Position;
 use crate::format::yaml::{SpanTree, YamlDocument};
@@ -144,36 +144,24 @@ pub(crate) fn removal(
     })
 }
 
-/// How a document indents block collections under a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Layout {
-    /// Columns from a key to the keys of its block mapping value.
-    pub mapping: usize,
-    /// Columns from a key to the dashes of its block list value (0 for
-    /// `key:` / `- item` at the same column).
-    pub sequence: usize,
-}
-
-impl Layout {
-    /// The layout `text` uses, from its first block mapping and block list
-    /// under a key; two columns for what it has none of, and for lists
-    /// the mapping step.
-    pub(crate) fn of(text: &str, document: &YamlDocument) -> Layout {
-        let lines = Lines::new(text);
-        let mut mapping = None;
-        let mut sequence = None;
-        find_layout(
-            &lines,
-            &document.spans,
-            &document.value,
-            &mut mapping,
-            &mut sequence,
-        );
-        let mapping = mapping.filter(|step| (1..=8).contains(step)).unwrap_or(2);
-        Layout {
-            mapping,
-            sequence: sequence.filter(|step| *step <= 8).unwrap_or(mapping),
-        }
+/// How `text` indents block collections under a key, from its first block
+/// mapping and block list under a key: two columns for what it has none
+/// of, and for lists the mapping step.
+pub(crate) fn indentation(text: &str, document: &YamlDocument) -> Indentation {
+    let lines = Lines::new(text);
+    let mut mapping = None;
+    let mut sequence = None;
+    find_layout(
+        &lines,
+        &document.spans,
+        &document.value,
+        &mut mapping,
+        &mut sequence,
+    );
+    let mapping = mapping.filter(|step| (1..=8).contains(step)).unwrap_or(2);
+    Indentation {
+        mapping,
+        sequence: sequence.filter(|step| *step <= 8).unwrap_or(mapping),
     }
 }
 
@@ -509,9 +497,12 @@ fn entry_end(lines: &Lines<'_>, line: usize, column: usize, dashes: bool) -> (us
         let item = dashes
             && indent(text) == column
             && (text.trim() == "-" || text.trim_start().starts_with("- "));
+        // A flow collection of the entry may close at the key's column; no
+        // key or item of a block collection starts with `}` or `]`.
+        let closing = text.trim_start().starts_with(['}', ']']);
         if text.trim().is_empty() {
             next += 1;
-        } else if indent(text) > column || item {
+        } else if indent(text) > column || item || closing {
             next += 1;
             last = next;
         } else {
@@ -737,49 +728,49 @@ mod tests {
     #[test]
     fn layouts() {
         let layout = |text: &str| {
-            Layout::of(
+            indentation(
                 text,
                 &crate::format::yaml::parse(text, std::path::Path::new("t")).expect("valid YAML"),
             )
         };
         assert_eq!(
             layout("a: 1\n"),
-            Layout {
+            Indentation {
                 mapping: 2,
                 sequence: 2
             }
         );
         assert_eq!(
             layout("a:\n    b: 1\n"),
-            Layout {
+            Indentation {
                 mapping: 4,
                 sequence: 4
             }
         );
         assert_eq!(
             layout("a:\n    b:\n    - x\n"),
-            Layout {
+            Indentation {
                 mapping: 4,
                 sequence: 0
             }
         );
         assert_eq!(
             layout("t:\n  - a\nm:\n   k: 1\n"),
-            Layout {
+            Indentation {
                 mapping: 3,
                 sequence: 2
             }
         );
         assert_eq!(
             layout("r:\n  - x: {a: 1}\n    y:\n      z: 1\n"),
-            Layout {
+            Indentation {
                 mapping: 2,
                 sequence: 2
             }
         );
         assert_eq!(
             layout("r:\n- y:\n      z: 1\n"),
-            Layout {
+            Indentation {
                 mapping: 4,
                 sequence: 0
             }

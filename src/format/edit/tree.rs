@@ -1,18 +1,23 @@
 //! Performing a step with `yaml-edit`'s lossless syntax tree.
 //!
-//! Values are rendered by [`super::render`] (YAML 1.2 quoting, our layout),
-//! parsed into small `yaml-edit` trees and spliced in as nodes, which
-//! `yaml-edit` re-indents and gives the document's line endings. Nodes are
-//! found by position (the `i`-th entry of a mapping is the `i`-th key of
-//! the loader's value), never by comparing keys, so `yaml-edit`'s notion of
-//! key equality does not matter.
+//! Values are rendered by [`super::render`] (YAML 1.2 quoting, the
+//! document's indentation), parsed into small `yaml-edit` trees and spliced
+//! in as nodes, which `yaml-edit` re-indents and gives the document's line
+//! endings. Nodes are found by position (the `i`-th entry of a mapping is
+//! the `i`-th key of the loader's value), never by comparing keys, so
+//! `yaml-edit`'s notion of key equality does not matter.
 //!
 //! Known `yaml-edit` 0.3 behaviours worked around here: it keeps the
-//! comment lines above a removed entry (they are removed as well), it
+//! comment lines above a removed entry (they are removed as well); it
 //! breaks the document when the last entry of a nested block mapping is
-//! removed (such a mapping is replaced by `{}` instead), and removing the
-//! last entry of the root mapping leaves an empty document (`{}` is
-//! written).
+//! removed (such a mapping is replaced by `{}` instead); removing the last
+//! entry of the root mapping leaves an empty document (`{}` is written);
+//! and it puts a new block value two columns past its key, or a new list
+//! at the key's column, whatever the document does (the value's lines are
+//! shifted to the document's indentation). Removals from block
+//! collections go through [`super::splice`] first, as `yaml-edit` can
+//! re-indent the next entry or leave a lone `-` behind; this module is
+//! their fallback.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr;
@@ -22,7 +27,7 @@ use yaml_edit::{Mapping, MappingEntry, Sequence, YamlFile, YamlNode};
 
 use super::path::Segment;
 use super::plan::{self, Step};
-use super::render::{self, Context, FlowStyle, Quoting};
+use super::render::{self, Context, FlowStyle, Indentation, Quoting};
 use super::splice::{self, Removal};
 use super::{Attempt, Endings};
 use crate::format::yaml::YamlDocument;
@@ -63,7 +68,7 @@ fn reindent(text: &str, document: &YamlDocument, step: &Step, out: &str) -> Opti
         Step::InsertKey { value, .. } => (value, None),
         _ => return None,
     };
-    let layout = splice::Layout::of(text, document);
+    let layout = splice::indentation(text, document);
     let wanted = match value {
         Value::Object(map) if !map.is_empty() => layout.mapping,
         Value::Array(items) if !items.is_empty() => layout.sequence,
@@ -83,7 +88,7 @@ fn perform_step(
         file: &file,
         text,
         value: &document.value,
-        step: splice::Layout::of(text, document).mapping,
+        indentation: splice::indentation(text, document),
     };
     match step {
         Step::Replace { path, value } => {
@@ -161,8 +166,8 @@ struct Tree<'a> {
     /// index into it).
     text: &'a str,
     value: &'a Value,
-    /// The document's indentation step, for new block collections.
-    step: usize,
+    /// The document's indentation, for new block collections.
+    indentation: Indentation,
 }
 
 impl Tree<'_> {
@@ -299,7 +304,7 @@ impl Tree<'_> {
             }
             return value_node(&render::flow(value, style));
         }
-        block_node(&render::block_indented(value, self.step))
+        block_node(&render::block_indented(value, self.indentation))
     }
 
     /// The source text of an unchanged node.
