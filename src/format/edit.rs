@@ -25,6 +25,7 @@
 //!
 //! This module never touches files or git; it maps text to text.
 
+mod lines;
 mod path;
 mod plan;
 #[cfg(test)]
@@ -145,7 +146,7 @@ pub enum EditError {
         path: Path,
     },
     /// A step of the path needs a mapping and found something else.
-    #[error("cannot reach `{path}`: {} is {found}, not a mapping", name(.at))]
+    #[error("{}", not_a(.path, .at, .found, "mapping"))]
     NotAMapping {
         /// The path of the edit.
         path: Path,
@@ -154,8 +155,9 @@ pub enum EditError {
         /// What is there instead (`a string`, `a list`, …).
         found: &'static str,
     },
-    /// A step of the path needs a list and found something else.
-    #[error("cannot reach `{path}`: {} is {found}, not a list", name(.at))]
+    /// A step of the path, or the target of a list edit, needs a list and
+    /// found something else.
+    #[error("{}", not_a(.path, .at, .found, "list"))]
     NotAList {
         /// The path of the edit.
         path: Path,
@@ -209,6 +211,19 @@ fn name(path: &Path) -> String {
         "the document".to_owned()
     } else {
         format!("`{path}`")
+    }
+}
+
+/// "cannot reach `a.b`: `a` is a string, not a mapping", or for the node
+/// itself "`a` is a string, not a list".
+fn not_a(path: &Path, at: &Path, found: &str, wanted: &str) -> String {
+    if path == at {
+        format!("`{path}` is {found}, not a {wanted}")
+    } else {
+        format!(
+            "cannot reach `{path}`: {} is {found}, not a {wanted}",
+            name(at)
+        )
     }
 }
 
@@ -317,7 +332,7 @@ fn perform(
         };
         for candidate in candidates {
             let candidate = endings.restore(candidate);
-            if let Some(aligned) = splice::realign_comments(text, &candidate)
+            if let Some(aligned) = lines::realign_comments(text, &candidate)
                 && let Ok(parsed) = parse(&aligned)
                 && plan::same(&parsed.value, expected)
             {

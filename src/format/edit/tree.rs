@@ -25,10 +25,11 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 use yaml_edit::{Mapping, MappingEntry, Sequence, YamlFile, YamlNode};
 
+use super::lines::{self, Removal};
 use super::path::Segment;
 use super::plan::{self, Step};
 use super::render::{self, Context, FlowStyle, Indentation, Quoting};
-use super::splice::{self, Removal};
+use super::splice;
 use super::{Attempt, Endings};
 use crate::format::yaml::YamlDocument;
 
@@ -74,7 +75,7 @@ fn reindent(text: &str, document: &YamlDocument, step: &Step, out: &str) -> Opti
         Value::Array(items) if !items.is_empty() => layout.sequence,
         _ => return None,
     };
-    splice::reindent_value(text, out, key_line, wanted)
+    lines::reindent_value(text, out, key_line, wanted)
 }
 
 fn perform_step(
@@ -124,11 +125,11 @@ fn perform_step(
                 .remove();
             let mut out = file.to_string();
             if let Some(removal) = &removal {
-                out = splice::strip_comments(text, out, removal);
+                out = lines::strip_comments(text, out, removal);
             }
             if map.len() == 1 && !flow {
                 let line = removal.as_ref().map_or(0, |r: &Removal| r.first_line);
-                out = splice::insert_empty_mapping(out, line, endings);
+                out = lines::insert_empty_mapping(out, line, endings);
             }
             Ok(out)
         }
@@ -152,7 +153,7 @@ fn perform_step(
                 .ok_or(Attempt::Unsupported(SHAPE))?;
             let out = file.to_string();
             Ok(match &removal {
-                Some(removal) => splice::strip_comments(text, out, removal),
+                Some(removal) => lines::strip_comments(text, out, removal),
                 None => out,
             })
         }
