@@ -347,6 +347,12 @@ fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: 
     if raw.is_empty() || raw.starts_with(['|', '>', '&', '!', '*']) {
         return Attempt::NotApplicable;
     }
+    // The loader's span of a quoted scalar runs on over the spaces and
+    // comment after it; the scalar itself ends at its closing quote.
+    let Some(length) = scalar_length(raw) else {
+        return Attempt::NotApplicable;
+    };
+    let (raw, end) = (&raw[..length], start + length);
     let parent_path = &path[..path.len().saturating_sub(1)];
     let in_flow = spans_at(document, parent_path)
         .and_then(|parent| lines.offset(parent.span.start))
@@ -378,6 +384,43 @@ fn replace_scalar(text: &str, document: &YamlDocument, path: &[Segment], value: 
     let mut out = text.to_owned();
     out.replace_range(start..end, &replacement);
     Attempt::Done(vec![out])
+}
+
+/// The length in bytes of the single-line scalar `raw` starts with: up to
+/// the closing quote of a quoted scalar, before trailing blanks or a
+/// comment of a plain one. `None` for an unclosed quote.
+fn scalar_length(raw: &str) -> Option<usize> {
+    let mut chars = raw.char_indices().peekable();
+    match chars.next()? {
+        (_, '\'') => {
+            while let Some((i, c)) = chars.next() {
+                if c == '\'' {
+                    if chars.peek().is_some_and(|(_, next)| *next == '\'') {
+                        chars.next();
+                    } else {
+                        return Some(i + 1);
+                    }
+                }
+            }
+            None
+        }
+        (_, '"') => {
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => return Some(i + 1),
+                    _ => {}
+                }
+            }
+            None
+        }
+        _ => {
+            let plain = raw.find(" #").map_or(raw, |comment| &raw[..comment]);
+            Some(plain.trim_end_matches([' ', '\t']).len())
+        }
+    }
 }
 
 /// The quoting a scalar's source text uses.
@@ -417,6 +460,91 @@ fn fill_empty_document(text: &str, key: &str, value: &Value, endings: Endings) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spliced(text: &str, step: &Step) -> String {
+        let document =
+            crate::format::yaml::parse(text, std::path::Path::new("t")).expect("valid YAML");
+        match perform(text, &document, step, Endings::of(text)) {
+            Attempt::Done(mut candidates) => candidates.remove(0),
+            Attempt::Unsupported(reason) => panic!("unsupported: {reason}"),
+            Attempt::NotApplicable => panic!("not applicable"),
+        }
+    }
+
+    fn replace(path: &[&str], value: Value) -> Step {
+        Step::Replace {
+            path: path.iter().map(|k| Segment::from(*k)).collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn scalars_are_replaced_in_place() {
+        let text = "a: 'x' # c\r\nb: { c: \"y\", d: 1 }\r\ng: größe\r\n";
+        assert_eq!(
+            spliced(text, &replace(&["a"], serde_json::json!("it's"))),
+            "a: 'it''s' # c\r\nb: { c: \"y\", d: 1 }\r\ng: größe\r\n"
+        );
+        assert_eq!(
+            spliced(text, &replace(&["b", "c"], serde_json::json!("p, q"))),
+            "a: 'x' # c\r\nb: { c: \"p, q\", d: 1 }\r\ng: größe\r\n"
+        );
+        assert_eq!(
+            spliced(text, &replace(&["b", "d"], serde_json::json!([1, 2]))),
+            "a: 'x' # c\r\nb: { c: \"y\", d: [1, 2] }\r\ng: größe\r\n"
+        );
+        assert_eq!(
+            spliced(text, &replace(&["g"], serde_json::json!("true"))),
+            "a: 'x' # c\r\nb: { c: \"y\", d: 1 }\r\ng: \"true\"\r\n"
+        );
+    }
+
+    #[test]
+    fn block_entries_are_removed_by_lines() {
+        let text = "a: 1\n# about b\nb:\n  c: |\n    text\n\n  d: 2\nrules:\n  - name: x # n\n    serve: on\n";
+        let remove_b = Step::RemoveKey {
+            parent: vec![],
+            index: 1,
+        };
+        assert_eq!(
+            spliced(text, &remove_b),
+            "a: 1\nrules:\n  - name: x # n\n    serve: on\n"
+        );
+        let remove_name = Step::RemoveKey {
+            parent: vec![Segment::from("rules"), Segment::Index(0)],
+            index: 0,
+        };
+        let text = "rules:\n  - name: x # n\n    serve: on\n";
+        assert_eq!(spliced(text, &remove_name), "rules:\n  - serve: on\n");
+    }
+
+    #[test]
+    fn scalar_lengths() {
+        assert_eq!(scalar_length("'x' # c"), Some(3));
+        assert_eq!(scalar_length("'it''s'  "), Some(7));
+        assert_eq!(scalar_length("\"a\\\"b\" # c"), Some(6));
+        assert_eq!(scalar_length("plain text # c"), Some(10));
+        assert_eq!(scalar_length("a#b  "), Some(3));
+        assert_eq!(scalar_length("'open"), None);
+    }
+
+    #[test]
+    fn empty_documents_are_filled() {
+        let step = Step::InsertKey {
+            parent: vec![],
+            key: "default".to_owned(),
+            value: serde_json::json!({"rollout": {"on": 10}}),
+        };
+        assert_eq!(
+            spliced("# h\r\n", &step),
+            "# h\r\ndefault:\r\n  rollout:\r\n    on: 10\r\n"
+        );
+        assert_eq!(
+            spliced("# h", &step),
+            "# h\ndefault:\n  rollout:\n    on: 10\n"
+        );
+        assert_eq!(spliced("", &step), "default:\n  rollout:\n    on: 10\n");
+    }
 
     #[test]
     fn layouts() {
