@@ -23,6 +23,15 @@
 //! collection that replaces a flow collection stays flow. So replacing
 //! `default: off` by a rollout writes a block mapping under `default:`.
 //!
+//! Refused, with nothing changed: a document that does not parse
+//! ([`EditError::InvalidDocument`]); an edit of the root itself
+//! ([`EditError::RootPath`]); a path that goes below a scalar or indexes
+//! past the end of a list (use [`Edit::Append`] to grow a list); a path
+//! that goes through an alias (`*anchor`), and any edit whose result would
+//! also change another place, such as an anchored value that aliases
+//! elsewhere still use ([`EditError::Unfaithful`]); a key edit in a
+//! document whose root is a scalar or a list.
+//!
 //! This module never touches files or git; it maps text to text.
 
 mod lines;
