@@ -28,6 +28,8 @@ pub mod diagnostic;
 pub mod format;
 pub mod model;
 pub mod overlay;
+#[cfg(feature = "git")]
+pub mod store;
 
 pub use diagnostic::{Code, Diagnostic, Location, Position, Severity, Span};
 pub use model::{Flag, FlagKey, FlagType, ResolvedEnvironment, RootConfig, Segment, SegmentName};
