@@ -54,7 +54,7 @@ pub enum StoreError {
         operation: &'static str,
     },
     /// A merge, rebase, cherry-pick, revert or patch application is in progress.
-    #[error("a {state} is in progress: finish or abort it before you {operation}")]
+    #[error("a {state} is in progress: finish or abort it before {operation}")]
     OperationInProgress {
         /// The operation git is in the middle of (`rebase`, `merge`, …).
         state: &'static str,

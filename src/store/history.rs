@@ -17,7 +17,8 @@
 //! and each commit, merges included, is compared with its first parent: the
 //! view of when changes reached the branch.
 //!
-//! Commits come newest first by committer time. Only the root's documents are
+//! Commits come newest first: by committer time, children always before
+//! their parents. Only the root's documents are
 //! considered (see [`crate::format::files::is_root_document`]).
 
 use git2::{Oid, Sort};
@@ -167,12 +168,12 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let repo = &self.repo;
         let mut walk = repo.revwalk().context("walk history")?;
-        walk.set_sorting(Sort::TIME).context("walk history")?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME).context("walk history")?;
         if query.first_parent {
             walk.simplify_first_parent().context("walk history")?;
         }
         match query.revision.as_deref() {
-            None | Some("HEAD") if repo.is_empty().unwrap_or(false) => return Ok(Vec::new()),
+            None | Some("HEAD") if self.is_unborn() => return Ok(Vec::new()),
             None => walk.push_head().context("walk history from HEAD")?,
             Some(revision) if revision.contains("..") => {
                 let spec = repo.revparse(revision).map_err(|source| StoreError::RevisionNotFound {

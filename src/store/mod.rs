@@ -261,6 +261,11 @@ impl Store {
         Err(StoreError::OperationInProgress { state, operation })
     }
 
+    /// Whether HEAD points at a branch that has no commit yet.
+    fn is_unborn(&self) -> bool {
+        matches!(self.repo.head(), Err(e) if e.code() == git2::ErrorCode::UnbornBranch)
+    }
+
     /// The full name of the branch HEAD points at (`refs/heads/main`), which
     /// may not exist yet in a repository without commits.
     fn current_branch(&self, operation: &'static str) -> Result<String, StoreError> {

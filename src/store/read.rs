@@ -195,7 +195,7 @@ impl Store {
     /// (prefix of a) commit id, anything `git rev-parse` understands.
     pub(crate) fn commit_at(&self, revision: &str) -> Result<git2::Commit<'_>, StoreError> {
         let object = self.repo.revparse_single(revision).map_err(|source| {
-            if revision.starts_with("HEAD") && self.repo.is_empty().unwrap_or(false) {
+            if revision.starts_with("HEAD") && self.is_unborn() {
                 StoreError::NoCommits {
                     operation: "reading a revision",
                 }
