@@ -162,8 +162,14 @@ fn run_git(
 }
 
 /// Classifies a porcelain or progress line starting with `!`.
+///
+/// A remote that lost a race between two pushes to the same branch rejects
+/// with `failed to update ref` / `failed to lock`: that is the remote moving too.
 fn classify_rejection(line: &str) -> RemoteErrorKind {
-    if line.contains("[remote rejected]") {
+    let lost_race = ["failed to update ref", "failed to lock", "cannot lock ref", "incorrect old value"]
+        .iter()
+        .any(|reason| line.contains(reason));
+    if line.contains("[remote rejected]") && !lost_race {
         let reason = line
             .rsplit_once('(')
             .map(|(_, r)| r.trim_end_matches(')').trim().to_owned())
@@ -244,6 +250,10 @@ mod tests {
             RemoteErrorKind::RejectedByRemote {
                 reason: "pre-receive hook declined".into()
             }
+        );
+        assert_eq!(
+            classify_rejection("!\trefs/heads/main:refs/heads/main\t[remote rejected] (failed to update ref)"),
+            RemoteErrorKind::RemoteMoved
         );
         assert_eq!(
             classify("fatal: Authentication failed for 'https://example.invalid/x.git/'", 128),
