@@ -59,17 +59,27 @@ fn commits_only_the_path_and_keeps_other_work() {
             ..change("base/a.yaml", Some("key: a\nrollout: 25\n"), "")
         })
         .unwrap();
-    assert!(matches!(outcome.worktree, WorktreeSync::Updated), "{:?}", outcome.worktree);
+    assert!(
+        matches!(outcome.worktree, WorktreeSync::Updated),
+        "{:?}",
+        outcome.worktree
+    );
     assert_eq!(outcome.parent.unwrap().to_string(), before);
     assert_eq!(outcome.branch, "refs/heads/main");
     assert_eq!(repo.head(), outcome.id.to_string());
     assert_eq!(changed_paths(&repo, "HEAD"), "M\tflags/base/a.yaml\n");
-    assert_eq!(repo.git(&["show", "HEAD:flags/base/a.yaml"]), "key: a\nrollout: 25\n");
+    assert_eq!(
+        repo.git(&["show", "HEAD:flags/base/a.yaml"]),
+        "key: a\nrollout: 25\n"
+    );
     assert_eq!(repo.read("flags/base/a.yaml"), "key: a\nrollout: 25\n");
 
     // `git status` is what it was: the committed path is clean, the rest kept.
     assert_eq!(repo.status(), status_before);
-    assert_eq!(repo.git(&["diff", "--cached", "--name-only"]), "README.md\nflags/base/b.yaml\n");
+    assert_eq!(
+        repo.git(&["diff", "--cached", "--name-only"]),
+        "README.md\nflags/base/b.yaml\n"
+    );
     assert_eq!(repo.read("flags/base/c.yaml"), "key: c\nunstaged: true\n");
     assert_eq!(repo.read("README.md"), "staged readme, then edited\n");
     assert_eq!(repo.git(&["show", ":README.md"]), "staged readme\n");
@@ -78,7 +88,10 @@ fn commits_only_the_path_and_keeps_other_work() {
     assert_eq!(info.summary, "rollout a 10% -> 25% in prod");
     assert_eq!(info.trailer("flagctl-flag"), Some("a"));
     assert_eq!(info.author.name, common::NAME);
-    assert!(repo.git(&["reflog", "-1", "main"]).contains("commit: rollout a"));
+    assert!(
+        repo.git(&["reflog", "-1", "main"])
+            .contains("commit: rollout a")
+    );
     repo.git(&["fsck", "--strict"]);
 }
 
@@ -88,24 +101,53 @@ fn adds_and_deletes_files_and_refuses_empty_changes() {
     let store = Store::discover(&repo.root()).unwrap();
 
     store
-        .commit_change(&change("overlays/prod/a.yaml", Some("enabled: false\n"), "prod overlay"))
+        .commit_change(&change(
+            "overlays/prod/a.yaml",
+            Some("enabled: false\n"),
+            "prod overlay",
+        ))
         .unwrap();
-    assert_eq!(changed_paths(&repo, "HEAD"), "A\tflags/overlays/prod/a.yaml\n");
+    assert_eq!(
+        changed_paths(&repo, "HEAD"),
+        "A\tflags/overlays/prod/a.yaml\n"
+    );
     assert_eq!(repo.status(), "");
 
-    store.commit_change(&change("overlays/prod/a.yaml", None, "drop it")).unwrap();
-    assert_eq!(changed_paths(&repo, "HEAD"), "D\tflags/overlays/prod/a.yaml\n");
-    assert!(!repo.work.join("flags/overlays").exists(), "empty directories are removed");
+    store
+        .commit_change(&change("overlays/prod/a.yaml", None, "drop it"))
+        .unwrap();
+    assert_eq!(
+        changed_paths(&repo, "HEAD"),
+        "D\tflags/overlays/prod/a.yaml\n"
+    );
+    assert!(
+        !repo.work.join("flags/overlays").exists(),
+        "empty directories are removed"
+    );
     assert_eq!(repo.status(), "");
-    assert_eq!(repo.git(&["ls-tree", "-r", "--name-only", "HEAD"]), "README.md\nflags/base/a.yaml\nflags/flagctl.yaml\n");
+    assert_eq!(
+        repo.git(&["ls-tree", "-r", "--name-only", "HEAD"]),
+        "README.md\nflags/base/a.yaml\nflags/flagctl.yaml\n"
+    );
 
-    let error = store.commit_change(&change("overlays/prod/a.yaml", None, "again")).unwrap_err();
+    let error = store
+        .commit_change(&change("overlays/prod/a.yaml", None, "again"))
+        .unwrap_err();
     assert!(matches!(error, StoreError::DeleteMissing { .. }), "{error}");
-    let error = store.commit_change(&change("base/a.yaml", Some("key: a\n"), "same")).unwrap_err();
-    assert!(matches!(error, StoreError::NothingToCommit { .. }), "{error}");
-    let error = store.commit_change(&change("base/b.yaml", Some("key: b\n"), "  \n")).unwrap_err();
+    let error = store
+        .commit_change(&change("base/a.yaml", Some("key: a\n"), "same"))
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::NothingToCommit { .. }),
+        "{error}"
+    );
+    let error = store
+        .commit_change(&change("base/b.yaml", Some("key: b\n"), "  \n"))
+        .unwrap_err();
     assert!(matches!(error, StoreError::EmptyMessage), "{error}");
-    let error = store.commit_change(&change("../README.md", Some("x"), "escape")).unwrap_err();
+    let error = store
+        .commit_change(&change("../README.md", Some("x"), "escape"))
+        .unwrap_err();
     assert!(matches!(error, StoreError::InvalidPath { .. }), "{error}");
 
     // Several files in one commit.
@@ -118,7 +160,10 @@ fn adds_and_deletes_files_and_refuses_empty_changes() {
             ..change("x", None, "replace a with b")
         })
         .unwrap();
-    assert_eq!(changed_paths(&repo, "HEAD"), "D\tflags/base/a.yaml\nA\tflags/base/b.yaml\n");
+    assert_eq!(
+        changed_paths(&repo, "HEAD"),
+        "D\tflags/base/a.yaml\nA\tflags/base/b.yaml\n"
+    );
     assert_eq!(repo.status(), "");
     repo.git(&["fsck", "--strict"]);
 }
@@ -129,12 +174,19 @@ fn the_first_commit_of_a_repository() {
     std::fs::create_dir_all(repo.root()).unwrap();
     let store = Store::discover(&repo.root()).unwrap();
     let outcome = store
-        .commit_change(&change("flagctl.yaml", Some("environments: [prod]\n"), "flagctl init"))
+        .commit_change(&change(
+            "flagctl.yaml",
+            Some("environments: [prod]\n"),
+            "flagctl init",
+        ))
         .unwrap();
     assert_eq!(outcome.parent, None);
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]).trim(), "1");
     assert_eq!(repo.status(), "");
-    assert!(repo.git(&["reflog", "-1", "main"]).contains("commit (initial)"));
+    assert!(
+        repo.git(&["reflog", "-1", "main"])
+            .contains("commit (initial)")
+    );
 }
 
 #[test]
@@ -152,7 +204,12 @@ fn a_stale_expected_head_is_a_conflict_and_retry_recovers() {
         })
         .unwrap_err();
     assert!(error.is_conflict(), "{error}");
-    assert!(error.to_string().starts_with("branch `refs/heads/main` moved from `"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("branch `refs/heads/main` moved from `"),
+        "{error}"
+    );
     assert!(error.help().is_some());
 
     // The retry loop re-reads HEAD on every attempt.
@@ -160,7 +217,11 @@ fn a_stale_expected_head_is_a_conflict_and_retry_recovers() {
     let outcome = store
         .retry_on_conflict(5, |store| {
             attempts += 1;
-            let expected = if attempts == 1 { stale } else { store.head()?.id().unwrap() };
+            let expected = if attempts == 1 {
+                stale
+            } else {
+                store.head()?.id().unwrap()
+            };
             store.commit_change(&ChangeRequest {
                 expected_head: Some(expected),
                 ..change("base/a.yaml", Some("key: a\nx: 1\n"), "retried")
@@ -188,9 +249,14 @@ fn refuses_detached_head_and_operations_in_progress() {
     let store = Store::discover(&repo.root()).unwrap();
 
     repo.git(&["checkout", "-q", "--detach"]);
-    let error = store.commit_change(&change("base/a.yaml", Some("key: a\nx: 1\n"), "m")).unwrap_err();
+    let error = store
+        .commit_change(&change("base/a.yaml", Some("key: a\nx: 1\n"), "m"))
+        .unwrap_err();
     assert!(matches!(error, StoreError::DetachedHead { .. }), "{error}");
-    assert_eq!(error.help().unwrap(), "check out a branch with `git switch <branch>`");
+    assert_eq!(
+        error.help().unwrap(),
+        "check out a branch with `git switch <branch>`"
+    );
     repo.git(&["checkout", "-q", "main"]);
 
     // A rebase stopped on a conflict.
@@ -202,19 +268,41 @@ fn refuses_detached_head_and_operations_in_progress() {
     repo.commit_all("main");
     repo.git(&["checkout", "-q", "side"]);
     assert!(!repo.git_output(&["rebase", "main"]).status.success());
-    let error = store.commit_change(&change("base/b.yaml", Some("key: b\n"), "m")).unwrap_err();
+    let error = store
+        .commit_change(&change("base/b.yaml", Some("key: b\n"), "m"))
+        .unwrap_err();
     assert!(
-        matches!(error, StoreError::OperationInProgress { state: "rebase", .. }),
+        matches!(
+            error,
+            StoreError::OperationInProgress {
+                state: "rebase",
+                ..
+            }
+        ),
         "{error}"
     );
     repo.git(&["rebase", "--abort"]);
 
     // A merge stopped on a conflict.
     assert!(!repo.git_output(&["merge", "main"]).status.success());
-    let error = store.commit_change(&change("base/b.yaml", Some("key: b\n"), "m")).unwrap_err();
-    assert!(matches!(error, StoreError::OperationInProgress { state: "merge", .. }), "{error}");
-    assert_eq!(error.to_string(), "a merge is in progress: finish or abort it before committing a change");
-    assert_eq!(error.help().unwrap(), "run `git merge --continue` or `git merge --abort`");
+    let error = store
+        .commit_change(&change("base/b.yaml", Some("key: b\n"), "m"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::OperationInProgress { state: "merge", .. }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "a merge is in progress: finish or abort it before committing a change"
+    );
+    assert_eq!(
+        error.help().unwrap(),
+        "run `git merge --continue` or `git merge --abort`"
+    );
     repo.git(&["merge", "--abort"]);
 }
 
@@ -258,17 +346,25 @@ fn refuses_without_an_identity() {
     let repo = TestRepo::with_root();
     repo.git(&["config", "--unset", "user.name"]);
     repo.git(&["config", "--unset", "user.email"]);
-    let status = rerun("child_without_identity", repo.sandbox.home.path(), &[("FLAGCTL_TEST_REPO", repo.root().to_str().unwrap())])
-        .status()
-        .unwrap();
+    let status = rerun(
+        "child_without_identity",
+        repo.sandbox.home.path(),
+        &[("FLAGCTL_TEST_REPO", repo.root().to_str().unwrap())],
+    )
+    .status()
+    .unwrap();
     assert!(status.success());
 }
 
 #[test]
 fn child_without_identity() {
-    let Ok(root) = std::env::var("FLAGCTL_TEST_REPO") else { return };
+    let Ok(root) = std::env::var("FLAGCTL_TEST_REPO") else {
+        return;
+    };
     let store = Store::discover(Path::new(&root)).unwrap();
-    let error = store.commit_change(&change("base/a.yaml", Some("key: a\nx: 1\n"), "m")).unwrap_err();
+    let error = store
+        .commit_change(&change("base/a.yaml", Some("key: a\nx: 1\n"), "m"))
+        .unwrap_err();
     assert!(matches!(error, StoreError::NoIdentity { .. }), "{error}");
     assert_eq!(
         error.help().unwrap(),
@@ -323,21 +419,42 @@ fn concurrent_processes_lose_nothing() {
             .find_map(|l| l.split("attempts: ").nth(1))
             .map_or(0, |n| n.parse::<usize>().unwrap());
     }
-    eprintln!("{attempts} attempts for {} commits", WORKERS * COMMITS_PER_WORKER);
+    eprintln!(
+        "{attempts} attempts for {} commits",
+        WORKERS * COMMITS_PER_WORKER
+    );
     let total = WORKERS * COMMITS_PER_WORKER;
     let range = format!("{start}..HEAD");
-    assert_eq!(repo.git(&["rev-list", "--count", &range]).trim(), total.to_string());
-    assert_eq!(repo.git(&["show", "HEAD:flags/segments/counter.yaml"]).trim(), total.to_string());
+    assert_eq!(
+        repo.git(&["rev-list", "--count", &range]).trim(),
+        total.to_string()
+    );
+    assert_eq!(
+        repo.git(&["show", "HEAD:flags/segments/counter.yaml"])
+            .trim(),
+        total.to_string()
+    );
     let files = repo.git(&["ls-tree", "--name-only", "HEAD", "flags/base/"]);
-    assert_eq!(files.lines().count(), total + 1, "every worker's files are there");
-    assert_eq!(repo.git(&["rev-list", "--merges", "--count", "HEAD"]).trim(), "0");
+    assert_eq!(
+        files.lines().count(),
+        total + 1,
+        "every worker's files are there"
+    );
+    assert_eq!(
+        repo.git(&["rev-list", "--merges", "--count", "HEAD"])
+            .trim(),
+        "0"
+    );
     repo.git(&["fsck", "--strict"]);
     assert_eq!(repo.status(), "", "index and working tree match HEAD");
 }
 
 #[test]
 fn child_worker() {
-    let (Ok(root), Ok(worker)) = (std::env::var("FLAGCTL_TEST_REPO"), std::env::var("FLAGCTL_TEST_WORKER")) else {
+    let (Ok(root), Ok(worker)) = (
+        std::env::var("FLAGCTL_TEST_REPO"),
+        std::env::var("FLAGCTL_TEST_WORKER"),
+    ) else {
         return;
     };
     let store = Store::discover(Path::new(&root)).unwrap();
@@ -348,12 +465,20 @@ fn child_worker() {
                 attempts += 1;
                 let head = store.head()?.id();
                 let head_name = head.map(|h| h.to_string()).unwrap_or_default();
-                let counter = store.read_file_at(&head_name, "segments/counter.yaml")?.unwrap();
+                let counter = store
+                    .read_file_at(&head_name, "segments/counter.yaml")?
+                    .unwrap();
                 let value: usize = String::from_utf8(counter).unwrap().trim().parse().unwrap();
                 store.commit_change(&ChangeRequest {
                     files: vec![
-                        (format!("base/w{worker}-{n:02}.yaml"), Some(format!("key: w{worker}-{n:02}\n").into_bytes())),
-                        ("segments/counter.yaml".into(), Some(format!("{}\n", value + 1).into_bytes())),
+                        (
+                            format!("base/w{worker}-{n:02}.yaml"),
+                            Some(format!("key: w{worker}-{n:02}\n").into_bytes()),
+                        ),
+                        (
+                            "segments/counter.yaml".into(),
+                            Some(format!("{}\n", value + 1).into_bytes()),
+                        ),
                     ],
                     message: format!("worker {worker} commit {n}"),
                     author: None,

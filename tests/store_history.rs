@@ -41,7 +41,10 @@ fn history_of_paths_newest_first() {
     let store = Store::discover(&repo.root()).unwrap();
 
     let all = store.history(&HistoryQuery::default()).unwrap();
-    assert_eq!(summaries(&all), ["edit b", "prod overlay of a", "edit a", "add b", "initial"]);
+    assert_eq!(
+        summaries(&all),
+        ["edit b", "prod overlay of a", "edit a", "add b", "initial"]
+    );
 
     let a = store.history(&paths(&["base/a.yaml"])).unwrap();
     assert_eq!(summaries(&a), ["edit a", "initial"]);
@@ -50,46 +53,74 @@ fn history_of_paths_newest_first() {
     let change = &edit.changes[0];
     assert_eq!(change.path, "base/a.yaml");
     assert_eq!(store.blob(change.before.unwrap()).unwrap(), b"key: a\n");
-    assert_eq!(store.blob(change.after.unwrap()).unwrap(), b"key: a\nenabled: false\n");
+    assert_eq!(
+        store.blob(change.after.unwrap()).unwrap(),
+        b"key: a\nenabled: false\n"
+    );
     assert!(a[1].changes[0].is_addition());
     assert_eq!(a[0].commit.author.name, common::NAME);
     assert!(!a[0].merge);
 
     // Everything about flag `a`: the base and any environment's overlay.
-    let flag = store.history(&paths(&["base/a.yaml", "overlays/*/a.yaml"])).unwrap();
+    let flag = store
+        .history(&paths(&["base/a.yaml", "overlays/*/a.yaml"]))
+        .unwrap();
     assert_eq!(summaries(&flag), ["prod overlay of a", "edit a", "initial"]);
     let prod = store.history(&paths(&["overlays/prod"])).unwrap();
     assert_eq!(summaries(&prod), ["prod overlay of a"]);
 
-    let limited = store.history(&HistoryQuery { limit: Some(2), ..HistoryQuery::default() }).unwrap();
+    let limited = store
+        .history(&HistoryQuery {
+            limit: Some(2),
+            ..HistoryQuery::default()
+        })
+        .unwrap();
     assert_eq!(summaries(&limited), ["edit b", "prod overlay of a"]);
 
     let range = store
-        .history(&HistoryQuery { revision: Some("HEAD~4..HEAD~1".into()), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            revision: Some("HEAD~4..HEAD~1".into()),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert_eq!(summaries(&range), ["prod overlay of a", "edit a"]);
     let from = store
-        .history(&HistoryQuery { revision: Some("HEAD~3".into()), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            revision: Some("HEAD~3".into()),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert_eq!(summaries(&from), ["edit a", "add b", "initial"]);
 
     // Times: the helper dates commits one minute apart.
     let edit_a = store.resolve("HEAD~3").unwrap().committer.time;
     let since = store
-        .history(&HistoryQuery { since: Some(edit_a), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            since: Some(edit_a),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert_eq!(summaries(&since), ["edit b", "prod overlay of a", "edit a"]);
     let until = store
-        .history(&HistoryQuery { until: Some(edit_a), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            until: Some(edit_a),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert_eq!(summaries(&until), ["edit a", "add b", "initial"]);
 
     let error = store.history(&paths(&["../x"])).unwrap_err();
     assert!(matches!(error, StoreError::InvalidPath { .. }), "{error}");
     let error = store
-        .history(&HistoryQuery { revision: Some("nope..HEAD".into()), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            revision: Some("nope..HEAD".into()),
+            ..HistoryQuery::default()
+        })
         .unwrap_err();
-    assert!(matches!(error, StoreError::RevisionNotFound { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::RevisionNotFound { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -104,20 +135,29 @@ fn history_filters_by_author_and_reads_trailers() {
         .trailer("Flagctl-Env", "prod");
     store
         .commit_change(&ChangeRequest {
-            files: vec![("overlays/prod/a.yaml".into(), Some(b"enabled: true\n".to_vec()))],
+            files: vec![(
+                "overlays/prod/a.yaml".into(),
+                Some(b"enabled: true\n".to_vec()),
+            )],
             message: message.to_string(),
             author: None,
             expected_head: None,
         })
         .unwrap();
     let jane = store
-        .history(&HistoryQuery { author: Some("JANE@".into()), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            author: Some("JANE@".into()),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert_eq!(summaries(&jane), ["enable a in prod"]);
     assert_eq!(jane[0].commit.trailer("Flagctl-Env"), Some("prod"));
     assert_eq!(jane[0].commit.trailers.len(), 3);
     let nobody = store
-        .history(&HistoryQuery { author: Some("nobody".into()), ..HistoryQuery::default() })
+        .history(&HistoryQuery {
+            author: Some("nobody".into()),
+            ..HistoryQuery::default()
+        })
         .unwrap();
     assert!(nobody.is_empty());
 }
@@ -139,7 +179,12 @@ fn with_merges() -> TestRepo {
     repo.commit_all("edit a on other");
     repo.git(&["checkout", "-q", "main"]);
     repo.git(&["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
-    assert!(!repo.git_output(&["merge", "-q", "-m", "merge other", "other"]).status.success());
+    assert!(
+        !repo
+            .git_output(&["merge", "-q", "-m", "merge other", "other"])
+            .status
+            .success()
+    );
     repo.write("flags/base/a.yaml", "key: a\nmain: true\nother: true\n");
     repo.git(&["add", "flags/base/a.yaml"]);
     repo.git(&["commit", "-q", "--no-edit"]);
@@ -152,31 +197,58 @@ fn merges_do_not_hide_changes() {
     let store = Store::discover(&repo.root()).unwrap();
 
     let b = store.history(&paths(&["base/b.yaml"])).unwrap();
-    assert_eq!(summaries(&b), ["add b on side"], "the side commit, not the merge");
+    assert_eq!(
+        summaries(&b),
+        ["add b on side"],
+        "the side commit, not the merge"
+    );
 
     let a = store.history(&paths(&["base/a.yaml"])).unwrap();
     let mut names = summaries(&a);
-    assert_eq!(names[0], "merge other", "the conflict resolution is a change of its own");
+    assert_eq!(
+        names[0], "merge other",
+        "the conflict resolution is a change of its own"
+    );
     assert!(a[0].merge);
     names.sort_unstable();
-    assert_eq!(names, ["edit a on main", "edit a on other", "initial", "merge other"]);
+    assert_eq!(
+        names,
+        [
+            "edit a on main",
+            "edit a on other",
+            "initial",
+            "merge other"
+        ]
+    );
     let resolution = &a[0].changes[0];
     assert_eq!(
         store.blob(resolution.after.unwrap()).unwrap(),
         b"key: a\nmain: true\nother: true\n"
     );
-    assert_eq!(store.blob(resolution.before.unwrap()).unwrap(), b"key: a\nmain: true\n");
+    assert_eq!(
+        store.blob(resolution.before.unwrap()).unwrap(),
+        b"key: a\nmain: true\n"
+    );
 
     // First parent: what reached main, merges compared with their first parent.
     let first = store
-        .history(&HistoryQuery { first_parent: true, ..paths(&["base/b.yaml"]) })
+        .history(&HistoryQuery {
+            first_parent: true,
+            ..paths(&["base/b.yaml"])
+        })
         .unwrap();
     assert_eq!(summaries(&first), ["merge side"]);
     assert!(first[0].merge);
     let first_a = store
-        .history(&HistoryQuery { first_parent: true, ..paths(&["base/a.yaml"]) })
+        .history(&HistoryQuery {
+            first_parent: true,
+            ..paths(&["base/a.yaml"])
+        })
         .unwrap();
-    assert_eq!(summaries(&first_a), ["merge other", "edit a on main", "initial"]);
+    assert_eq!(
+        summaries(&first_a),
+        ["merge other", "edit a on main", "initial"]
+    );
 }
 
 #[test]
@@ -213,13 +285,22 @@ fn revert_plans() {
     assert!(!plan.is_superseded());
     assert_eq!(plan.changes.len(), 1);
     assert_eq!(plan.changes[0].before.as_deref(), Some(&b"key: b\n"[..]));
-    assert_eq!(plan.changes[0].after.as_deref(), Some(&b"key: b\nenabled: false\n"[..]));
-    assert_eq!(plan.restore_files(), vec![("base/b.yaml".to_owned(), Some(b"key: b\n".to_vec()))]);
+    assert_eq!(
+        plan.changes[0].after.as_deref(),
+        Some(&b"key: b\nenabled: false\n"[..])
+    );
+    assert_eq!(
+        plan.restore_files(),
+        vec![("base/b.yaml".to_owned(), Some(b"key: b\n".to_vec()))]
+    );
 
     // `prod overlay of a`: not touched since (the readme and b changed).
     let plan = store.revert_plan("HEAD~2").unwrap();
     assert!(!plan.is_superseded());
-    assert_eq!(plan.restore_files(), vec![("overlays/prod/a.yaml".to_owned(), None)]);
+    assert_eq!(
+        plan.restore_files(),
+        vec![("overlays/prod/a.yaml".to_owned(), None)]
+    );
 
     // `add b`: b changed later, in `edit b`.
     let plan = store.revert_plan("HEAD~4").unwrap();
@@ -227,7 +308,16 @@ fn revert_plans() {
     assert_eq!(summaries(&plan.later), ["edit b"]);
 
     let error = store.revert_plan("HEAD~1").unwrap_err();
-    assert!(matches!(error, StoreError::CannotRevert { reason: "it changed no flag file", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            StoreError::CannotRevert {
+                reason: "it changed no flag file",
+                ..
+            }
+        ),
+        "{error}"
+    );
 
     // Applying a plan is an ordinary change.
     let plan = store.revert_plan("HEAD").unwrap();
@@ -248,14 +338,74 @@ fn merges_and_other_branches_cannot_be_reverted() {
     let repo = with_merges();
     let store = Store::discover(&repo.root()).unwrap();
     let error = store.revert_plan("HEAD").unwrap_err();
-    assert!(matches!(error, StoreError::CannotRevert { reason: "it is a merge", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            StoreError::CannotRevert {
+                reason: "it is a merge",
+                ..
+            }
+        ),
+        "{error}"
+    );
     repo.git(&["checkout", "-q", "-b", "elsewhere", "side~1"]);
     repo.write("flags/base/c.yaml", "key: c\n");
     repo.commit_all("c elsewhere");
     repo.git(&["checkout", "-q", "main"]);
     let error = store.revert_plan("elsewhere").unwrap_err();
     assert!(
-        matches!(error, StoreError::CannotRevert { reason: "it is not on the current branch", .. }),
+        matches!(
+            error,
+            StoreError::CannotRevert {
+                reason: "it is not on the current branch",
+                ..
+            }
+        ),
         "{error}"
     );
+}
+
+#[test]
+fn commits_made_here_are_cached_exactly_as_history_computes_them() {
+    let repo = TestRepo::with_root();
+    let store = Store::discover(&repo.root()).unwrap();
+    let commit = |files: Vec<(&str, Option<&str>)>| {
+        store
+            .commit_change(&ChangeRequest {
+                files: files
+                    .into_iter()
+                    .map(|(p, c)| (p.to_owned(), c.map(|c| c.as_bytes().to_vec())))
+                    .collect(),
+                message: "change".into(),
+                author: None,
+                expected_head: None,
+            })
+            .unwrap();
+    };
+    commit(vec![
+        ("base/b.yaml", Some("key: b\n")),
+        ("notes.txt", Some("not a document\n")),
+    ]);
+    commit(vec![
+        ("base/b.yaml", None),
+        ("base/a.yaml", Some("key: a\nx: 1\n")),
+    ]);
+    commit(vec![
+        ("overlays/prod/a.yaml", Some("x: 2\n")),
+        ("base/a.yaml", Some("key: a\nx: 1\n")),
+    ]);
+    let cache_dir = repo.work.join(".git/flagctl");
+    let recorded = std::fs::read_dir(&cache_dir).unwrap().count();
+    assert_eq!(recorded, 1, "commit_change wrote the cache");
+    let from_records = store.history(&HistoryQuery::default()).unwrap();
+    std::fs::remove_dir_all(&cache_dir).unwrap();
+    let computed = store.history(&HistoryQuery::default()).unwrap();
+    assert_eq!(from_records, computed);
+    assert_eq!(computed.len(), 4);
+    assert_eq!(
+        computed[0].changes.len(),
+        1,
+        "an unchanged file is no change"
+    );
+    assert_eq!(computed[2].changes.len(), 1, "notes.txt is not a document");
 }

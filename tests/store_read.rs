@@ -25,8 +25,14 @@ fn reads_the_root_at_revisions() {
 
     let head = store.read_root_at("HEAD").unwrap();
     let paths: Vec<&str> = head.iter().map(|(p, _)| p).collect();
-    assert_eq!(paths, ["base/a.yaml", "flagctl.yaml", "overlays/prod/a.yaml"]);
-    assert_eq!(head.get("base/a.yaml"), Some(&b"key: a\nenabled: false\n"[..]));
+    assert_eq!(
+        paths,
+        ["base/a.yaml", "flagctl.yaml", "overlays/prod/a.yaml"]
+    );
+    assert_eq!(
+        head.get("base/a.yaml"),
+        Some(&b"key: a\nenabled: false\n"[..])
+    );
 
     for revision in ["HEAD~1", "v1", &first[..7], first.as_str()] {
         let old = store.read_root_at(revision).unwrap();
@@ -39,7 +45,10 @@ fn reads_the_root_at_revisions() {
         store.read_file_at("v1", "base/a.yaml").unwrap().as_deref(),
         Some(&b"key: a\n"[..])
     );
-    assert_eq!(store.read_file_at("v1", "overlays/prod/a.yaml").unwrap(), None);
+    assert_eq!(
+        store.read_file_at("v1", "overlays/prod/a.yaml").unwrap(),
+        None
+    );
 
     let info = store.resolve("v1").unwrap();
     assert_eq!(info.id.to_string(), first);
@@ -49,7 +58,10 @@ fn reads_the_root_at_revisions() {
     assert!(info.parents.is_empty());
 
     let missing = store.read_root_at("no-such-branch").unwrap_err();
-    assert!(matches!(missing, StoreError::RevisionNotFound { .. }), "{missing}");
+    assert!(
+        matches!(missing, StoreError::RevisionNotFound { .. }),
+        "{missing}"
+    );
     assert_eq!(missing.to_string(), "revision `no-such-branch` not found");
 }
 
@@ -84,13 +96,19 @@ fn discovery_errors_are_clear() {
     let plain = sandbox.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
     let error = Store::discover(&plain).unwrap_err();
-    assert!(matches!(error, StoreError::NotARepository { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::NotARepository { .. }),
+        "{error}"
+    );
     assert!(error.help().is_some());
 
     let bare = sandbox.path().join("bare.git");
     sandbox.git_in(sandbox.path(), &["init", "-q", "--bare", "bare.git"]);
     let error = Store::discover(&bare).unwrap_err();
-    assert!(matches!(error, StoreError::BareRepository { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::BareRepository { .. }),
+        "{error}"
+    );
 
     // Reading a bare repository works through `open`; committing does not.
     let store = Store::open(&bare, "flags").unwrap();
@@ -105,7 +123,13 @@ fn head_in_every_state() {
     let repo = TestRepo::new();
     std::fs::create_dir_all(repo.root()).unwrap();
     let store = Store::discover(&repo.root()).unwrap();
-    assert_eq!(store.head().unwrap(), Head::Branch { name: "main".into(), id: None });
+    assert_eq!(
+        store.head().unwrap(),
+        Head::Branch {
+            name: "main".into(),
+            id: None
+        }
+    );
     let error = store.read_root_at("HEAD").unwrap_err();
     assert!(matches!(error, StoreError::NoCommits { .. }), "{error}");
     assert!(store.history(&Default::default()).unwrap().is_empty());
@@ -117,7 +141,12 @@ fn head_in_every_state() {
     assert_eq!(head.id().unwrap().to_string(), id);
 
     repo.git(&["checkout", "-q", "--detach"]);
-    assert_eq!(store.head().unwrap(), Head::Detached { id: id.parse().unwrap() });
+    assert_eq!(
+        store.head().unwrap(),
+        Head::Detached {
+            id: id.parse().unwrap()
+        }
+    );
 }
 
 #[test]
@@ -140,12 +169,27 @@ fn path_status_and_worktree_state() {
     repo.write("README.md", "changed outside the root\n");
     repo.write("flags/notes.txt", "not a document\n");
 
-    assert_eq!(store.path_status("base/a.yaml").unwrap(), PathStatus::Modified);
-    assert_eq!(store.path_status("base/b.yaml").unwrap(), PathStatus::Staged);
+    assert_eq!(
+        store.path_status("base/a.yaml").unwrap(),
+        PathStatus::Modified
+    );
+    assert_eq!(
+        store.path_status("base/b.yaml").unwrap(),
+        PathStatus::Staged
+    );
     assert_eq!(store.path_status("base/c.yaml").unwrap(), PathStatus::Clean);
-    assert_eq!(store.path_status("base/new.yaml").unwrap(), PathStatus::Untracked);
-    assert_eq!(store.path_status("base/x.ignored.yaml").unwrap(), PathStatus::Ignored);
-    assert_eq!(store.path_status("base/none.yaml").unwrap(), PathStatus::Absent);
+    assert_eq!(
+        store.path_status("base/new.yaml").unwrap(),
+        PathStatus::Untracked
+    );
+    assert_eq!(
+        store.path_status("base/x.ignored.yaml").unwrap(),
+        PathStatus::Ignored
+    );
+    assert_eq!(
+        store.path_status("base/none.yaml").unwrap(),
+        PathStatus::Absent
+    );
     assert!(!PathStatus::Absent.has_uncommitted_changes());
     assert!(PathStatus::Untracked.has_uncommitted_changes());
     assert!(store.path_status("../README.md").is_err());
@@ -161,7 +205,10 @@ fn path_status_and_worktree_state() {
     );
 
     std::fs::remove_file(repo.work.join("flags/base/c.yaml")).unwrap();
-    assert_eq!(store.path_status("base/c.yaml").unwrap(), PathStatus::Modified);
+    assert_eq!(
+        store.path_status("base/c.yaml").unwrap(),
+        PathStatus::Modified
+    );
 }
 
 #[test]
@@ -175,6 +222,9 @@ fn conflicted_paths_are_reported() {
     repo.commit_all("main");
     assert!(!repo.git_output(&["merge", "side"]).status.success());
     let store = Store::discover(&repo.root()).unwrap();
-    assert_eq!(store.path_status("base/a.yaml").unwrap(), PathStatus::Conflicted);
+    assert_eq!(
+        store.path_status("base/a.yaml").unwrap(),
+        PathStatus::Conflicted
+    );
     assert!(store.worktree_state().unwrap().is_dirty());
 }

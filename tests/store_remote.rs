@@ -21,7 +21,10 @@ impl Setup {
     fn new() -> Setup {
         let sandbox = Sandbox::new();
         let remote = sandbox.path().join("remote.git");
-        sandbox.git_in(sandbox.path(), &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+        sandbox.git_in(
+            sandbox.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+        );
         let seed = sandbox.path().join("seed");
         sandbox.git_in(sandbox.path(), &["clone", "-q", "remote.git", "seed"]);
         std::fs::create_dir_all(seed.join("flags/base")).unwrap();
@@ -33,10 +36,13 @@ impl Setup {
     }
 
     fn clone(&self, name: &str) -> PathBuf {
-        self.sandbox.git_in(self.sandbox.path(), &["clone", "-q", "remote.git", name]);
+        self.sandbox
+            .git_in(self.sandbox.path(), &["clone", "-q", "remote.git", name]);
         let dir = self.sandbox.path().join(name);
-        self.sandbox.git_in(&dir, &["config", "user.name", common::NAME]);
-        self.sandbox.git_in(&dir, &["config", "user.email", common::EMAIL]);
+        self.sandbox
+            .git_in(&dir, &["config", "user.name", common::NAME]);
+        self.sandbox
+            .git_in(&dir, &["config", "user.email", common::EMAIL]);
         dir
     }
 }
@@ -65,20 +71,33 @@ fn a_push_after_the_remote_moved_is_rejected_as_such() {
 
     let error = two.push("origin", "main").unwrap_err();
     match &error {
-        StoreError::Remote { kind, stderr, command } => {
+        StoreError::Remote {
+            kind,
+            stderr,
+            command,
+        } => {
             assert_eq!(*kind, RemoteErrorKind::RemoteMoved);
-            assert!(stderr.contains("rejected") || stderr.contains("failed"), "{stderr}");
+            assert!(
+                stderr.contains("rejected") || stderr.contains("failed"),
+                "{stderr}"
+            );
             assert!(command.starts_with("push"));
         }
         other => panic!("unexpected error: {other}"),
     }
-    assert_eq!(error.to_string(), "`git push --porcelain origin refs/heads/main:refs/heads/main` failed: rejected: remote moved");
+    assert_eq!(
+        error.to_string(),
+        "`git push --porcelain origin refs/heads/main:refs/heads/main` failed: rejected: remote moved"
+    );
     assert!(error.help().unwrap().contains("rebase"));
 
     // The caller's recovery: fetch, rebase, push.
-    two.fetch("origin", "+refs/heads/main:refs/remotes/origin/main").unwrap();
+    two.fetch("origin", "+refs/heads/main:refs/remotes/origin/main")
+        .unwrap();
     let work = two.workdir().unwrap().to_path_buf();
-    setup.sandbox.git_in(&work, &["rebase", "-q", "origin/main"]);
+    setup
+        .sandbox
+        .git_in(&work, &["rebase", "-q", "origin/main"]);
     assert_eq!(two.push("origin", "main").unwrap(), PushOutcome::Updated);
     assert!(two.push("origin", "no-such-local-branch").is_err());
 }
@@ -99,8 +118,13 @@ fn two_clones_pushing_at_once_never_lose_a_commit() {
                     for _ in 0..50 {
                         match store.push("origin", "main") {
                             Ok(_) => break,
-                            Err(StoreError::Remote { kind: RemoteErrorKind::RemoteMoved, .. }) => {
-                                store.fetch("origin", "+refs/heads/main:refs/remotes/origin/main").unwrap();
+                            Err(StoreError::Remote {
+                                kind: RemoteErrorKind::RemoteMoved,
+                                ..
+                            }) => {
+                                store
+                                    .fetch("origin", "+refs/heads/main:refs/remotes/origin/main")
+                                    .unwrap();
                                 let status = common::git_command(dir, &home)
                                     .args(["rebase", "-q", "origin/main"])
                                     .status()
@@ -114,7 +138,10 @@ fn two_clones_pushing_at_once_never_lose_a_commit() {
             });
         }
     });
-    let log = setup.sandbox.git_in(&setup.remote, &["ls-tree", "--name-only", "main", "flags/base/"]);
+    let log = setup.sandbox.git_in(
+        &setup.remote,
+        &["ls-tree", "--name-only", "main", "flags/base/"],
+    );
     assert_eq!(log.lines().count(), 10, "{log}");
     setup.sandbox.git_in(&setup.remote, &["fsck", "--strict"]);
 }
@@ -123,10 +150,32 @@ fn two_clones_pushing_at_once_never_lose_a_commit() {
 fn fetch_failures_are_classified() {
     let setup = Setup::new();
     let store = Store::discover(&setup.clone("one").join("flags")).unwrap();
-    let error = store.fetch("/no/such/repository.git", "refs/heads/main").unwrap_err();
-    assert!(matches!(error, StoreError::Remote { kind: RemoteErrorKind::NotFound, .. }), "{error}");
-    let error = store.fetch("origin", "refs/heads/no-such-branch").unwrap_err();
-    assert!(matches!(error, StoreError::Remote { kind: RemoteErrorKind::NotFound, .. }), "{error}");
+    let error = store
+        .fetch("/no/such/repository.git", "refs/heads/main")
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Remote {
+                kind: RemoteErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = store
+        .fetch("origin", "refs/heads/no-such-branch")
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Remote {
+                kind: RemoteErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -140,7 +189,10 @@ fn following_a_remote_through_a_cache() {
     assert!(first.changed());
     let reader = Store::open(&cache, "flags").unwrap();
     let files = reader.read_root_at("refs/heads/main").unwrap();
-    assert_eq!(files.get("flagctl.yaml"), Some(&b"environments: [prod]\n"[..]));
+    assert_eq!(
+        files.get("flagctl.yaml"),
+        Some(&b"environments: [prod]\n"[..])
+    );
 
     let again = fetch_into_cache(url, &cache, "main").unwrap();
     assert!(!again.changed());
@@ -155,7 +207,16 @@ fn following_a_remote_through_a_cache() {
     assert_eq!(reader.read_root_at("refs/heads/main").unwrap().len(), 2);
 
     let error = fetch_into_cache(url, &cache, "no-such-branch").unwrap_err();
-    assert!(matches!(error, StoreError::Remote { kind: RemoteErrorKind::NotFound, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            StoreError::Remote {
+                kind: RemoteErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{error}"
+    );
     let error = fetch_into_cache(url, Path::new(&cache), "bad..name").unwrap_err();
     assert!(matches!(error, StoreError::InvalidPath { .. }), "{error}");
 }

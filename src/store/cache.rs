@@ -38,9 +38,7 @@ impl HistoryCache {
     /// Loads the cache for the flag root `root` of the repository whose
     /// shared git directory is `git_dir`. A missing or unreadable cache is empty.
     pub(crate) fn load(git_dir: &Path, root: &str) -> HistoryCache {
-        let path = git_dir
-            .join("flagctl")
-            .join(format!("history-{:016x}.v1", fnv(root.as_bytes())));
+        let path = cache_path(git_dir, root);
         let mut cache = HistoryCache {
             path: Some(path.clone()),
             root: root.to_owned(),
@@ -92,29 +90,47 @@ impl HistoryCache {
     /// not an error: the next run computes the same again.
     pub(crate) fn save(&mut self) {
         let Some(path) = &self.path else { return };
-        if self.pending.is_empty() {
-            return;
+        if !self.pending.is_empty() {
+            append(path, &self.header(), &self.pending);
+            self.pending.clear();
         }
-        let mut text = String::new();
-        let fresh = !path.exists();
-        if fresh {
-            text.push_str(&self.header());
+    }
+
+    /// Records one commit without loading the cache (after
+    /// [`crate::store::Store::commit_change`], which knows what it changed).
+    pub(crate) fn record(git_dir: &Path, root: &str, id: Oid, cached: Cached) {
+        let header = format!("{HEADER} root={root}");
+        append(&cache_path(git_dir, root), &header, &[(id, cached)]);
+    }
+}
+
+fn cache_path(git_dir: &Path, root: &str) -> PathBuf {
+    git_dir
+        .join("flagctl")
+        .join(format!("history-{:016x}.v1", fnv(root.as_bytes())))
+}
+
+/// Appends lines in one write (whole lines, so that concurrent appends do
+/// not interleave), with the header first in a new file.
+fn append(path: &Path, header: &str, entries: &[(Oid, Cached)]) {
+    let mut text = String::new();
+    if !path.exists() {
+        text.push_str(header);
+        text.push('\n');
+    }
+    for (id, cached) in entries {
+        if let Some(line) = format_line(*id, cached) {
+            text.push_str(&line);
             text.push('\n');
         }
-        for (id, cached) in self.pending.drain(..) {
-            if let Some(line) = format_line(id, &cached) {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
-        let Some(dir) = path.parent() else { return };
-        if fs::create_dir_all(dir).is_err() {
-            return;
-        }
-        let file = fs::OpenOptions::new().create(true).append(true).open(path);
-        if let Ok(mut file) = file {
-            let _ = file.write_all(text.as_bytes());
-        }
+    }
+    let Some(dir) = path.parent() else { return };
+    if fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let file = fs::OpenOptions::new().create(true).append(true).open(path);
+    if let Ok(mut file) = file {
+        let _ = file.write_all(text.as_bytes());
     }
 }
 
@@ -188,8 +204,16 @@ mod tests {
         let cached = Cached {
             parents: 1,
             changes: vec![
-                PathChange { path: "base/a.yaml".into(), before: None, after: Some(blob) },
-                PathChange { path: "base/b.yaml".into(), before: Some(blob), after: None },
+                PathChange {
+                    path: "base/a.yaml".into(),
+                    before: None,
+                    after: Some(blob),
+                },
+                PathChange {
+                    path: "base/b.yaml".into(),
+                    before: Some(blob),
+                    after: None,
+                },
             ],
         };
         let line = format_line(id, &cached).expect("plain paths");
@@ -199,7 +223,14 @@ mod tests {
         assert_eq!(parsed.changes, cached.changes);
         assert!(parse_line(&line.replace("a.yaml", "c.yaml")).is_none());
         assert!(parse_line(&line[..line.len() - 3]).is_none());
-        let empty = format_line(id, &Cached { parents: 0, changes: vec![] }).expect("line");
+        let empty = format_line(
+            id,
+            &Cached {
+                parents: 0,
+                changes: vec![],
+            },
+        )
+        .expect("line");
         assert_eq!(parse_line(&empty).map(|(_, c)| c.changes.len()), Some(0));
         Ok(())
     }
@@ -210,7 +241,13 @@ mod tests {
         let id = Oid::from_str("0123456789abcdef0123456789abcdef01234567")?;
         let mut cache = HistoryCache::load(dir.path(), "flags");
         assert!(cache.get(id).is_none());
-        cache.insert(id, Cached { parents: 1, changes: vec![] });
+        cache.insert(
+            id,
+            Cached {
+                parents: 1,
+                changes: vec![],
+            },
+        );
         cache.save();
         cache.save();
         let again = HistoryCache::load(dir.path(), "flags");

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use git2::build::TreeUpdateBuilder;
 use git2::{ErrorCode, FileMode, Index, IndexEntry, IndexTime, Oid, Signature};
 
+use super::cache::{Cached, HistoryCache};
 use super::error::GitContext;
+use super::treediff::PathChange;
 use super::{Store, StoreError};
+use crate::format::files::is_root_document;
 
 /// One change to commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -222,11 +225,26 @@ impl Store {
         };
 
         let mut update = TreeUpdateBuilder::new();
+        let mut changes = Vec::new();
         for ((path, contents), repo_path) in request.files.iter().zip(&paths) {
             let existing = base_tree.get_path(Path::new(repo_path)).ok();
-            match contents {
-                Some(bytes) => {
-                    let blob = repo.blob(bytes).context("write a file's contents")?;
+            let before = existing
+                .as_ref()
+                .filter(|e| e.filemode() & 0o170000 == 0o100000)
+                .map(|e| e.id());
+            let after = match contents {
+                Some(bytes) => Some(repo.blob(bytes).context("write a file's contents")?),
+                None => None,
+            };
+            if before != after && is_root_document(path) {
+                changes.push(PathChange {
+                    path: path.clone(),
+                    before,
+                    after,
+                });
+            }
+            match after {
+                Some(blob) => {
                     let mode = match existing.map(|e| e.filemode()) {
                         Some(0o100755) => FileMode::BlobExecutable,
                         _ => FileMode::Blob,
@@ -260,13 +278,9 @@ impl Store {
 
         let summary = message.lines().next().unwrap_or_default();
         let updated = match tip {
-            Some(old) => repo.reference_matching(
-                &branch,
-                id,
-                true,
-                old,
-                &format!("commit: {summary}"),
-            ),
+            Some(old) => {
+                repo.reference_matching(&branch, id, true, old, &format!("commit: {summary}"))
+            }
             None => repo.reference(&branch, id, false, &format!("commit (initial): {summary}")),
         };
         if let Err(e) = updated {
@@ -281,6 +295,17 @@ impl Store {
                 _ => StoreError::git(format!("update `{branch}`"), e),
             });
         }
+
+        changes.sort();
+        HistoryCache::record(
+            repo.commondir(),
+            &self.root,
+            id,
+            Cached {
+                parents: parents.len(),
+                changes,
+            },
+        );
 
         let worktree = match self.sync_worktree(&branch, &paths) {
             Ok(true) => WorktreeSync::Updated,
@@ -400,13 +425,12 @@ impl Store {
                         let blob = self.repo.find_blob(entry.id()).context("read a file")?;
                         let executable = entry.filemode() == 0o100755;
                         write_file(&file, blob.content(), executable)?;
-                        let metadata = fs::symlink_metadata(&file).map_err(|source| {
-                            StoreError::Io {
+                        let metadata =
+                            fs::symlink_metadata(&file).map_err(|source| StoreError::Io {
                                 action: "read",
                                 path: file.clone(),
                                 source,
-                            }
-                        })?;
+                            })?;
                         let _ = index.conflict_remove(Path::new(path));
                         index
                             .add(&index_entry(path, entry.id(), executable, &metadata))
@@ -465,7 +489,10 @@ fn index_entry(path: &str, id: Oid, executable: bool, metadata: &fs::Metadata) -
     {
         use std::os::unix::fs::MetadataExt;
         // The index stores 32-bit stat fields; git truncates the same way.
-        #[expect(clippy::cast_possible_truncation, reason = "the index format keeps 32 bits")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the index format keeps 32 bits"
+        )]
         IndexEntry {
             ctime: IndexTime::new(metadata.ctime() as i32, metadata.ctime_nsec() as u32),
             mtime: IndexTime::new(metadata.mtime() as i32, metadata.mtime_nsec() as u32),
@@ -541,7 +568,6 @@ fn write_file(path: &Path, contents: &[u8], executable: bool) -> Result<(), Stor
         }
         #[cfg(not(unix))]
         let _ = executable;
-        file.sync_data()?;
         drop(file);
         fs::rename(&temp, path)
     })();
@@ -589,7 +615,11 @@ impl IndexLock {
         let start = Instant::now();
         let mut tries = 0;
         loop {
-            match fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
                 Ok(_) => return Ok(IndexLock { lock, held: true }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if start.elapsed() > INDEX_LOCK_TIMEOUT {
@@ -664,7 +694,14 @@ mod tests {
         assert_eq!(author.to_string(), "Jane Doe <jane@example.com>");
         let odd = Author::parse("A <b> <c@d>");
         assert!(odd.is_err());
-        for bad in ["", "Jane", "<jane@example.com>", "Jane <>", "Jane <a", "Jane a>"] {
+        for bad in [
+            "",
+            "Jane",
+            "<jane@example.com>",
+            "Jane <>",
+            "Jane <a",
+            "Jane a>",
+        ] {
             assert!(Author::parse(bad).is_err(), "{bad}");
         }
     }
@@ -684,7 +721,9 @@ mod tests {
             actual: None,
         };
         assert!(is_conflict_error(&conflict));
-        let other = StoreError::NothingToCommit { branch: "main".into() };
+        let other = StoreError::NothingToCommit {
+            branch: "main".into(),
+        };
         assert!(!is_conflict_error(&other));
     }
 }

@@ -264,10 +264,16 @@ impl StoreError {
             StoreError::EmptyMessage => "say what the change does and why".to_owned(),
             StoreError::GitUnavailable { .. } => "install git and put it on PATH".to_owned(),
             StoreError::Remote { kind, .. } => match kind {
-                RemoteErrorKind::RemoteMoved => "fetch, rebase onto the remote branch and push again".to_owned(),
+                RemoteErrorKind::RemoteMoved => {
+                    "fetch, rebase onto the remote branch and push again".to_owned()
+                }
                 RemoteErrorKind::Auth => "check your credentials for this remote".to_owned(),
-                RemoteErrorKind::Network => "check the remote's address and your connection".to_owned(),
-                RemoteErrorKind::NotFound => "check the remote's name or URL and the branch".to_owned(),
+                RemoteErrorKind::Network => {
+                    "check the remote's address and your connection".to_owned()
+                }
+                RemoteErrorKind::NotFound => {
+                    "check the remote's name or URL and the branch".to_owned()
+                }
                 RemoteErrorKind::RejectedByRemote { .. } | RemoteErrorKind::Other { .. } => {
                     return None;
                 }

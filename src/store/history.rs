@@ -168,7 +168,8 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let repo = &self.repo;
         let mut walk = repo.revwalk().context("walk history")?;
-        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME).context("walk history")?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)
+            .context("walk history")?;
         if query.first_parent {
             walk.simplify_first_parent().context("walk history")?;
         }
@@ -176,22 +177,27 @@ impl Store {
             None | Some("HEAD") if self.is_unborn() => return Ok(Vec::new()),
             None => walk.push_head().context("walk history from HEAD")?,
             Some(revision) if revision.contains("..") => {
-                let spec = repo.revparse(revision).map_err(|source| StoreError::RevisionNotFound {
-                    revision: revision.to_owned(),
-                    source,
-                })?;
-                let commit_of = |object: Option<&git2::Object<'_>>| -> Result<Option<Oid>, StoreError> {
-                    match object {
-                        Some(object) => object
-                            .peel_to_commit()
-                            .map(|c| Some(c.id()))
-                            .map_err(|source| StoreError::RevisionNotFound {
-                                revision: revision.to_owned(),
-                                source,
-                            }),
-                        None => Ok(None),
-                    }
-                };
+                let spec =
+                    repo.revparse(revision)
+                        .map_err(|source| StoreError::RevisionNotFound {
+                            revision: revision.to_owned(),
+                            source,
+                        })?;
+                let commit_of =
+                    |object: Option<&git2::Object<'_>>| -> Result<Option<Oid>, StoreError> {
+                        match object {
+                            Some(object) => {
+                                object
+                                    .peel_to_commit()
+                                    .map(|c| Some(c.id()))
+                                    .map_err(|source| StoreError::RevisionNotFound {
+                                        revision: revision.to_owned(),
+                                        source,
+                                    })
+                            }
+                            None => Ok(None),
+                        }
+                    };
                 let from = commit_of(spec.from())?;
                 let to = match commit_of(spec.to())? {
                     Some(id) => id,
@@ -222,12 +228,7 @@ impl Store {
                 break;
             }
             let id = id.context("walk history")?;
-            let first = self.first_parent_changes(&mut differ, cache, id)?;
-            let mut changes: Vec<PathChange> = first
-                .changes
-                .into_iter()
-                .filter(|c| matches_any(&patterns, &c.path))
-                .collect();
+            let mut changes = self.matching_changes(&mut differ, cache, id, &patterns)?;
             if changes.is_empty() {
                 continue;
             }
@@ -237,10 +238,7 @@ impl Store {
                 // Keep only the paths that differ from every other parent too.
                 let tree = self.root_tree_id(&mut differ, commit.tree_id())?;
                 for parent in commit.parent_ids().skip(1) {
-                    let parent_tree = repo
-                        .find_commit(parent)
-                        .context("read a commit")?
-                        .tree_id();
+                    let parent_tree = repo.find_commit(parent).context("read a commit")?.tree_id();
                     let parent_root = self.root_tree_id(&mut differ, parent_tree)?;
                     let mut other = Vec::new();
                     differ.diff_root(parent_root, tree, &mut other)?;
@@ -275,8 +273,36 @@ impl Store {
     }
 
     /// The id of the root's tree inside the commit tree `tree`.
-    fn root_tree_id(&self, differ: &mut TreeDiffer<'_>, tree: Oid) -> Result<Option<Oid>, StoreError> {
+    fn root_tree_id(
+        &self,
+        differ: &mut TreeDiffer<'_>,
+        tree: Oid,
+    ) -> Result<Option<Oid>, StoreError> {
         differ.subtree(tree, &self.root)
+    }
+
+    /// The documents matching `patterns` that commit `id` changed against
+    /// its first parent.
+    fn matching_changes(
+        &self,
+        differ: &mut TreeDiffer<'_>,
+        cache: &mut HistoryCache,
+        id: Oid,
+        patterns: &[Pattern],
+    ) -> Result<Vec<PathChange>, StoreError> {
+        let select = |changes: &[PathChange]| -> Vec<PathChange> {
+            changes
+                .iter()
+                .filter(|c| matches_any(patterns, &c.path))
+                .cloned()
+                .collect()
+        };
+        if let Some(cached) = cache.get(id) {
+            return Ok(select(&cached.changes));
+        }
+        Ok(select(
+            &self.first_parent_changes(differ, cache, id)?.changes,
+        ))
     }
 
     /// The documents commit `id` changed against its first parent, from the
@@ -343,7 +369,9 @@ impl Store {
         }
         let mut differ = TreeDiffer::new(&self.repo)?;
         let mut cache = HistoryCache::load(self.repo.commondir(), &self.root);
-        let changed = self.first_parent_changes(&mut differ, &mut cache, id)?.changes;
+        let changed = self
+            .first_parent_changes(&mut differ, &mut cache, id)?
+            .changes;
         if changed.is_empty() {
             return Err(StoreError::CannotRevert {
                 id,

@@ -67,7 +67,13 @@ impl CommitMessage {
             .as_ref()
             .trim()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         self.trailers.push(Trailer {
             key,
@@ -93,9 +99,10 @@ impl CommitMessage {
                 Some(at) => (&rest[..at], &rest[at + 2..]),
                 None => ("", rest),
             };
-            let all_trailers = last
-                .lines()
-                .all(|line| line.split_once(':').is_some_and(|(k, _)| is_token(k.trim_end())));
+            let all_trailers = last.lines().all(|line| {
+                line.split_once(':')
+                    .is_some_and(|(k, _)| is_token(k.trim_end()))
+            });
             if all_trailers {
                 body = before.trim().to_owned();
             }

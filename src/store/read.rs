@@ -30,7 +30,8 @@ impl Person {
         Person {
             name: String::from_utf8_lossy(signature.name_bytes()).into_owned(),
             email: String::from_utf8_lossy(signature.email_bytes()).into_owned(),
-            time: jiff::Timestamp::from_second(when.seconds()).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            time: jiff::Timestamp::from_second(when.seconds())
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
             utc_offset_minutes: when.offset_minutes(),
         }
     }

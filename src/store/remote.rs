@@ -101,7 +101,11 @@ impl Store {
 /// runtime client has no terminal. Read the fetched state with
 /// [`Store::open`]`(cache_dir, root)` and [`Store::read_root_at`] on
 /// `refs/heads/<branch>`.
-pub fn fetch_into_cache(url: &str, cache_dir: &Path, branch: &str) -> Result<CacheFetch, StoreError> {
+pub fn fetch_into_cache(
+    url: &str,
+    cache_dir: &Path,
+    branch: &str,
+) -> Result<CacheFetch, StoreError> {
     let reference = format!("refs/heads/{branch}");
     if !git2::Reference::is_valid_name(&reference) {
         return Err(StoreError::InvalidPath {
@@ -119,7 +123,13 @@ pub fn fetch_into_cache(url: &str, cache_dir: &Path, branch: &str) -> Result<Cac
         Err(e) => return Err(StoreError::git("read the cached branch", e)),
     };
     let refspec = format!("+{reference}:{reference}");
-    let args = ["fetch", "--no-tags", "--no-write-fetch-head", url, refspec.as_str()];
+    let args = [
+        "fetch",
+        "--no-tags",
+        "--no-write-fetch-head",
+        url,
+        refspec.as_str(),
+    ];
     let output = run_git(repo.path(), &args, true)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -166,9 +176,14 @@ fn run_git(
 /// A remote that lost a race between two pushes to the same branch rejects
 /// with `failed to update ref` / `failed to lock`: that is the remote moving too.
 fn classify_rejection(line: &str) -> RemoteErrorKind {
-    let lost_race = ["failed to update ref", "failed to lock", "cannot lock ref", "incorrect old value"]
-        .iter()
-        .any(|reason| line.contains(reason));
+    let lost_race = [
+        "failed to update ref",
+        "failed to lock",
+        "cannot lock ref",
+        "incorrect old value",
+    ]
+    .iter()
+    .any(|reason| line.contains(reason));
     if line.contains("[remote rejected]") && !lost_race {
         let reason = line
             .rsplit_once('(')
@@ -246,31 +261,47 @@ mod tests {
             RemoteErrorKind::RemoteMoved
         );
         assert_eq!(
-            classify_rejection("!\trefs/heads/main:refs/heads/main\t[remote rejected] (pre-receive hook declined)"),
+            classify_rejection(
+                "!\trefs/heads/main:refs/heads/main\t[remote rejected] (pre-receive hook declined)"
+            ),
             RemoteErrorKind::RejectedByRemote {
                 reason: "pre-receive hook declined".into()
             }
         );
         assert_eq!(
-            classify_rejection("!\trefs/heads/main:refs/heads/main\t[remote rejected] (failed to update ref)"),
+            classify_rejection(
+                "!\trefs/heads/main:refs/heads/main\t[remote rejected] (failed to update ref)"
+            ),
             RemoteErrorKind::RemoteMoved
         );
         assert_eq!(
-            classify("fatal: Authentication failed for 'https://example.invalid/x.git/'", 128),
+            classify(
+                "fatal: Authentication failed for 'https://example.invalid/x.git/'",
+                128
+            ),
             RemoteErrorKind::Auth
         );
         assert_eq!(
-            classify("git@host: Permission denied (publickey).\nfatal: Could not read from remote repository.", 128),
+            classify(
+                "git@host: Permission denied (publickey).\nfatal: Could not read from remote repository.",
+                128
+            ),
             RemoteErrorKind::Auth
         );
         assert_eq!(
-            classify("fatal: unable to access 'https://x.invalid/': Could not resolve host: x.invalid", 128),
+            classify(
+                "fatal: unable to access 'https://x.invalid/': Could not resolve host: x.invalid",
+                128
+            ),
             RemoteErrorKind::Network
         );
         assert_eq!(
             classify("fatal: '/nope' does not appear to be a git repository", 128),
             RemoteErrorKind::NotFound
         );
-        assert_eq!(classify("fatal: something else", 128), RemoteErrorKind::Other { status: 128 });
+        assert_eq!(
+            classify("fatal: something else", 128),
+            RemoteErrorKind::Other { status: 128 }
+        );
     }
 }

@@ -210,7 +210,9 @@ impl<'repo> TreeDiffer<'repo> {
         prefix: &str,
         out: &mut Vec<PathChange>,
     ) -> Result<(), StoreError> {
-        let Some(any) = old.or(new) else { return Ok(()) };
+        let Some(any) = old.or(new) else {
+            return Ok(());
+        };
         let name = String::from_utf8_lossy(any.name);
         let path = if prefix.is_empty() {
             name.into_owned()
@@ -318,9 +320,21 @@ mod tests {
             end: 0,
         };
         // `a.b` (file) < `a` (tree, compared as `a/`) because `.` < `/`.
-        assert_eq!(git_order(&entry("a.b", 0o100644), &entry("a", MODE_TREE)), Ordering::Less);
-        assert_eq!(git_order(&entry("a", 0o100644), &entry("a.b", 0o100644)), Ordering::Less);
-        assert_eq!(git_order(&entry("a0", 0o100644), &entry("a", MODE_TREE)), Ordering::Greater);
-        assert_eq!(git_order(&entry("b", 0o100644), &entry("b", 0o100644)), Ordering::Equal);
+        assert_eq!(
+            git_order(&entry("a.b", 0o100644), &entry("a", MODE_TREE)),
+            Ordering::Less
+        );
+        assert_eq!(
+            git_order(&entry("a", 0o100644), &entry("a.b", 0o100644)),
+            Ordering::Less
+        );
+        assert_eq!(
+            git_order(&entry("a0", 0o100644), &entry("a", MODE_TREE)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            git_order(&entry("b", 0o100644), &entry("b", 0o100644)),
+            Ordering::Equal
+        );
     }
 }

@@ -73,7 +73,10 @@ impl Sandbox {
     }
 
     pub fn git_output(&self, dir: &Path, args: &[&str]) -> Output {
-        git_command(dir, self.home.path()).args(args).output().unwrap()
+        git_command(dir, self.home.path())
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
