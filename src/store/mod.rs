@@ -345,11 +345,12 @@ fn collect_into(
             format!("{prefix}/{name}")
         };
         match entry.kind() {
-            Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => {
-                if crate::format::files::is_root_document(&path) {
-                    let blob = repo.find_blob(entry.id()).context("read a file")?;
-                    files.insert(path, blob.content().to_vec());
-                }
+            Some(git2::ObjectType::Blob)
+                if entry.filemode() != 0o120000
+                    && crate::format::files::is_root_document(&path) =>
+            {
+                let blob = repo.find_blob(entry.id()).context("read a file")?;
+                files.insert(path, blob.content().to_vec());
             }
             Some(git2::ObjectType::Tree) if depth < 2 && could_hold_documents(&path) => {
                 let subtree = repo.find_tree(entry.id()).context("read a directory")?;
