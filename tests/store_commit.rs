@@ -346,14 +346,18 @@ fn refuses_without_an_identity() {
     let repo = TestRepo::with_root();
     repo.git(&["config", "--unset", "user.name"]);
     repo.git(&["config", "--unset", "user.email"]);
-    let status = rerun(
+    let output = rerun(
         "child_without_identity",
         repo.sandbox.home.path(),
         &[("FLAGCTL_TEST_REPO", repo.root().to_str().unwrap())],
     )
-    .status()
+    .output()
     .unwrap();
-    assert!(status.success());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 #[test]

@@ -409,3 +409,83 @@ fn commits_made_here_are_cached_exactly_as_history_computes_them() {
     );
     assert_eq!(computed[2].changes.len(), 1, "notes.txt is not a document");
 }
+
+/// 700 commits written with `git fast-import` (adds, edits, deletes, files
+/// that are not documents): the history agrees with `git log` on every path,
+/// cold (computed on several threads) and cached.
+#[test]
+fn agrees_with_git_log_on_a_long_history() {
+    use std::io::Write;
+    let repo = TestRepo::new();
+    let mut import = common::git_command(repo.path(), repo.sandbox.home.path())
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut out = import.stdin.take().unwrap();
+        let mut state = 0x2545_f491_u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        for n in 0..700u64 {
+            let time = 1_700_000_000 + n * 60;
+            let message = format!("commit {n}");
+            write!(
+                out,
+                "commit refs/heads/main\ncommitter T <t@example.com> {time} +0000\ndata {}\n{message}\n",
+                message.len()
+            )
+            .unwrap();
+            let file = next(20);
+            let path = match next(4) {
+                0 => format!("flags/overlays/prod/f{file}.yaml"),
+                1 => format!("flags/notes/f{file}.txt"),
+                _ => format!("flags/base/f{file}.yaml"),
+            };
+            if next(6) == 0 {
+                writeln!(out, "D {path}").unwrap();
+            } else {
+                let body = format!("key: f{file}\nv: {}\n", next(5));
+                write!(out, "M 100644 inline {path}\ndata {}\n{body}\n", body.len()).unwrap();
+            }
+        }
+    }
+    assert!(import.wait().unwrap().success());
+    repo.git(&["reset", "-q", "--hard", "main"]);
+    std::fs::create_dir_all(repo.root()).unwrap();
+    let store = Store::discover(&repo.root()).unwrap();
+
+    let expected = |pathspec: &str| -> Vec<String> {
+        repo.git(&["log", "--format=%H", "--", pathspec])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let ids = |entries: &[HistoryEntry]| -> Vec<String> {
+        entries.iter().map(|e| e.commit.id.to_string()).collect()
+    };
+    for round in ["cold", "cached"] {
+        let all = store.history(&paths(&["base", "overlays"])).unwrap();
+        let in_order: Vec<String> = repo
+            .git(&["log", "--format=%H", "--", "flags/base", "flags/overlays"])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(ids(&all), in_order, "{round}");
+        for file in [0, 7, 19] {
+            let path = format!("base/f{file}.yaml");
+            let mine = store.history(&paths(&[&path])).unwrap();
+            assert_eq!(
+                ids(&mine),
+                expected(&format!("flags/{path}")),
+                "{round} {path}"
+            );
+        }
+        let notes = store.history(&paths(&["notes"])).unwrap();
+        assert!(notes.is_empty(), "only documents have history");
+    }
+}

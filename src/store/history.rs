@@ -29,6 +29,37 @@ pub use super::treediff::PathChange;
 use super::treediff::TreeDiffer;
 use super::{CommitInfo, Store, StoreError};
 
+/// After this many commits missing from the cache in one walk, the rest of
+/// the walk is computed on several threads.
+const PREFILL_AFTER: usize = 256;
+
+/// The documents commit `id` changed against its first parent, and whether
+/// the result is worth caching (the root's tree changed).
+fn compute_changes(
+    repo: &git2::Repository,
+    differ: &mut TreeDiffer<'_>,
+    root: &str,
+    id: Oid,
+) -> Result<(Cached, bool), StoreError> {
+    let commit = repo.find_commit(id).context("read a commit")?;
+    let new = differ.subtree(commit.tree_id(), root)?;
+    let old = match commit.parent_ids().next() {
+        Some(parent) => {
+            let parent = repo.find_commit(parent).context("read a commit")?;
+            differ.subtree(parent.tree_id(), root)?
+        }
+        None => None,
+    };
+    let mut changes = Vec::new();
+    differ.diff_root(old, new, &mut changes)?;
+    let cached = Cached {
+        parents: commit.parent_count(),
+        changes,
+    };
+    // Commits that leave the root alone are cheap to recognize again.
+    Ok((cached, old != new))
+}
+
 /// Which commits [`Store::history`] returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -220,14 +251,24 @@ impl Store {
             }
         }
 
+        let ids = walk
+            .collect::<Result<Vec<Oid>, _>>()
+            .context("walk history")?;
         let mut differ = TreeDiffer::new(repo)?;
         let author = query.author.as_ref().map(|a| a.to_lowercase());
         let mut entries = Vec::new();
-        for id in walk {
+        let mut misses = 0;
+        for (at, &id) in ids.iter().enumerate() {
             if query.limit.is_some_and(|limit| entries.len() >= limit) {
                 break;
             }
-            let id = id.context("walk history")?;
+            // Many commits not seen before: compute the rest in parallel.
+            if cache.get(id).is_none() {
+                misses += 1;
+                if misses == PREFILL_AFTER {
+                    self.prefill(cache, &ids[at..])?;
+                }
+            }
             let mut changes = self.matching_changes(&mut differ, cache, id, &patterns)?;
             if changes.is_empty() {
                 continue;
@@ -316,26 +357,62 @@ impl Store {
         if let Some(cached) = cache.get(id) {
             return Ok(cached.clone());
         }
-        let commit = self.repo.find_commit(id).context("read a commit")?;
-        let new = self.root_tree_id(differ, commit.tree_id())?;
-        let old = match commit.parent_ids().next() {
-            Some(parent) => {
-                let parent = self.repo.find_commit(parent).context("read a commit")?;
-                self.root_tree_id(differ, parent.tree_id())?
-            }
-            None => None,
-        };
-        let mut changes = Vec::new();
-        differ.diff_root(old, new, &mut changes)?;
-        let cached = Cached {
-            parents: commit.parent_count(),
-            changes,
-        };
-        // Commits that leave the root alone are cheap to recognize again.
-        if old != new {
+        let (cached, worth_keeping) = compute_changes(&self.repo, differ, &self.root, id)?;
+        if worth_keeping {
             cache.insert(id, cached.clone());
         }
         Ok(cached)
+    }
+
+    /// Computes the changes of the not yet cached commits among `ids` on
+    /// several threads (each with its own repository handle), and caches them.
+    fn prefill(&self, cache: &mut HistoryCache, ids: &[Oid]) -> Result<(), StoreError> {
+        let missing: Vec<Oid> = ids
+            .iter()
+            .copied()
+            .filter(|id| cache.get(*id).is_none())
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 8);
+        if threads < 2 || missing.len() < PREFILL_AFTER {
+            return Ok(());
+        }
+        // Contiguous chunks: a thread reuses the parent's tree it just read.
+        let chunk = missing.len().div_ceil(threads);
+        let git_dir = self.repo.path();
+        let root = self.root.as_str();
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = missing
+                .chunks(chunk)
+                .map(|ids| {
+                    scope.spawn(move || -> Result<Vec<(Oid, Cached)>, StoreError> {
+                        let repo =
+                            git2::Repository::open(git_dir).context("open the repository")?;
+                        let mut differ = TreeDiffer::new(&repo)?;
+                        let mut out = Vec::with_capacity(ids.len());
+                        for id in ids {
+                            let (cached, worth_keeping) =
+                                compute_changes(&repo, &mut differ, root, *id)?;
+                            if worth_keeping {
+                                out.push((*id, cached));
+                            }
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_else(|_| Ok(Vec::new())))
+                .collect::<Vec<_>>()
+        });
+        for result in results {
+            for (id, cached) in result? {
+                cache.insert(id, cached);
+            }
+        }
+        Ok(())
     }
 
     /// What undoing `revision` involves: the documents it changed, their
