@@ -145,6 +145,12 @@ fn adds_and_deletes_files_and_refuses_empty_changes() {
         .commit_change(&change("base/b.yaml", Some("key: b\n"), "  \n"))
         .unwrap_err();
     assert!(matches!(error, StoreError::EmptyMessage), "{error}");
+    for directory in [None, Some("x")] {
+        let error = store
+            .commit_change(&change("base", directory, "a directory"))
+            .unwrap_err();
+        assert!(matches!(error, StoreError::InvalidPath { .. }), "{error}");
+    }
     let error = store
         .commit_change(&change("../README.md", Some("x"), "escape"))
         .unwrap_err();

@@ -228,6 +228,15 @@ impl Store {
         let mut changes = Vec::new();
         for ((path, contents), repo_path) in request.files.iter().zip(&paths) {
             let existing = base_tree.get_path(Path::new(repo_path)).ok();
+            if existing
+                .as_ref()
+                .is_some_and(|e| e.kind() == Some(git2::ObjectType::Tree))
+            {
+                return Err(StoreError::InvalidPath {
+                    path: path.clone(),
+                    reason: "it is a directory",
+                });
+            }
             let before = existing
                 .as_ref()
                 .filter(|e| e.filemode() & 0o170000 == 0o100000)

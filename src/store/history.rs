@@ -1,26 +1,6 @@
 //! History as the audit log: the commits that changed some of the root's
 //! documents, newest first, with the blobs before and after each change; and
 //! what `flagctl revert` needs to undo one commit.
-//!
-//! # Which commits are reported
-//!
-//! By default the whole graph is walked (every parent of every merge), so a
-//! change made on a branch that was later merged is reported as the commit
-//! that made it, with its own author, message and trailers; merges never hide
-//! it. A commit with one parent (or none) is reported when it changed a
-//! matching document. A merge is reported only when its result differs from
-//! **every** parent at a matching path, that is when the merge itself changed
-//! something (a conflict resolution), with the paths that differ from all
-//! parents and their blobs against the first parent.
-//!
-//! With [`HistoryQuery::first_parent`] only the first-parent chain is walked
-//! and each commit, merges included, is compared with its first parent: the
-//! view of when changes reached the branch.
-//!
-//! Commits come newest first: by committer time, children always before
-//! their parents. Only the root's documents are
-//! considered (see [`crate::format::files::is_root_document`]).
-
 use git2::{Oid, Sort};
 
 use super::cache::{Cached, HistoryCache};
@@ -173,12 +153,33 @@ fn matches_any(patterns: &[Pattern], path: &str) -> bool {
 }
 
 impl Store {
-    /// The commits that changed matching documents, newest first (see the
-    /// module documentation of [`crate::store`]'s history for how merges are
-    /// treated).
+    /// The commits that changed matching documents, newest first.
+    ///
+    /// # Which commits are reported
+    ///
+    /// By default the whole graph is walked (every parent of every merge), so a
+    /// change made on a branch that was later merged is reported as the commit
+    /// that made it, with its own author, message and trailers; merges never hide
+    /// it. A commit with one parent (or none) is reported when it changed a
+    /// matching document. A merge is reported only when its result differs from
+    /// **every** parent at a matching path, that is when the merge itself changed
+    /// something (a conflict resolution), with the paths that differ from all
+    /// parents and their blobs against the first parent.
+    ///
+    /// With [`HistoryQuery::first_parent`] only the first-parent chain is walked
+    /// and each commit, merges included, is compared with its first parent: the
+    /// view of when changes reached the branch.
+    ///
+    /// Commits come newest first: by committer time, children always before
+    /// their parents. Only the root's documents are
+    /// considered (see [`crate::format::files::is_root_document`]).
     ///
     /// Each commit's changes are remembered in a cache under the git
-    /// directory, so only commits not seen before cost a tree comparison.
+    /// directory (`flagctl/history-*.v1`; [`Store::commit_change`] adds its
+    /// own commits), so only commits not seen before cost a tree comparison.
+    /// The first run over a long history pays for all of them, on several
+    /// threads: about 13 s for 50,000 commits that each rewrite a directory
+    /// of 10,000 flags, against 0.2–0.35 s once cached.
     /// A repository without commits has an empty history.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut cache = HistoryCache::load(self.repo.commondir(), &self.root);
