@@ -218,5 +218,18 @@ fn following_a_remote_through_a_cache() {
         "{error}"
     );
     let error = fetch_into_cache(url, Path::new(&cache), "bad..name").unwrap_err();
-    assert!(matches!(error, StoreError::InvalidPath { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::InvalidArgument { .. }),
+        "{error}"
+    );
+    let error = fetch_into_cache("--upload-pack=touch /tmp/x", &cache, "main").unwrap_err();
+    assert!(
+        matches!(error, StoreError::InvalidArgument { .. }),
+        "{error}"
+    );
+    let error = one.fetch("-oops", "main").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid remote `-oops`: it must not be empty or start with `-`"
+    );
 }

@@ -86,6 +86,16 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An argument for `git` (a remote, URL, branch or refspec) is unusable.
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidArgument {
+        /// What it is (`remote`, `branch`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An object id does not name a blob.
     #[error("object `{id}` is not a file in this repository")]
     BlobNotFound {

@@ -44,6 +44,8 @@ impl Store {
     /// A non-fast-forward is reported as [`RemoteErrorKind::RemoteMoved`]:
     /// fetch, rebase (or re-apply the change) and push again.
     pub fn push(&self, remote: &str, branch: &str) -> Result<PushOutcome, StoreError> {
+        check_argument("remote", remote)?;
+        check_branch(branch)?;
         let reference = format!("refs/heads/{branch}:refs/heads/{branch}");
         let args = ["push", "--porcelain", remote, reference.as_str()];
         let output = run_git(self.repo.path(), &args, false)?;
@@ -75,6 +77,8 @@ impl Store {
     /// Runs `git fetch <remote> <refspec>` (for example
     /// `+refs/heads/main:refs/remotes/origin/main`).
     pub fn fetch(&self, remote: &str, refspec: &str) -> Result<(), StoreError> {
+        check_argument("remote", remote)?;
+        check_argument("refspec", refspec)?;
         let args = ["fetch", "--no-write-fetch-head", remote, refspec];
         let output = run_git(self.repo.path(), &args, false)?;
         if output.status.success() {
@@ -106,13 +110,9 @@ pub fn fetch_into_cache(
     cache_dir: &Path,
     branch: &str,
 ) -> Result<CacheFetch, StoreError> {
+    check_argument("URL", url)?;
+    check_branch(branch)?;
     let reference = format!("refs/heads/{branch}");
-    if !git2::Reference::is_valid_name(&reference) {
-        return Err(StoreError::InvalidPath {
-            path: branch.to_owned(),
-            reason: "it is not a valid branch name",
-        });
-    }
     let repo = match Repository::open_bare(cache_dir) {
         Ok(repo) => repo,
         Err(_) => Repository::init_bare(cache_dir).context("create the cache repository")?,
@@ -143,6 +143,30 @@ pub fn fetch_into_cache(
         .refname_to_id(&reference)
         .context("read the fetched branch")?;
     Ok(CacheFetch { tip, previous })
+}
+
+/// Refuses values git would take for options.
+fn check_argument(what: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.is_empty() || value.starts_with('-') {
+        return Err(StoreError::InvalidArgument {
+            what,
+            value: value.to_owned(),
+            reason: "it must not be empty or start with `-`",
+        });
+    }
+    Ok(())
+}
+
+fn check_branch(branch: &str) -> Result<(), StoreError> {
+    check_argument("branch", branch)?;
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        return Err(StoreError::InvalidArgument {
+            what: "branch",
+            value: branch.to_owned(),
+            reason: "it is not a valid branch name",
+        });
+    }
+    Ok(())
 }
 
 /// Runs `git` with `args` for the repository whose git directory is `git_dir`,
