@@ -389,9 +389,11 @@ mod tests {
     #[test]
     fn codes_are_unique_kebab_case() {
         let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
-        assert!(names
-            .iter()
-            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-')));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        );
         let count = names.len();
         names.sort_unstable();
         names.dedup();
@@ -409,7 +411,10 @@ mod tests {
     #[test]
     fn one_line_display() {
         let d = Diagnostic::error(Code::WeightsSum, "weights sum to 110, expected 100")
-            .at(Location::at("base/x.yaml", Span::point(Position::new(3, 5))))
+            .at(Location::at(
+                "base/x.yaml",
+                Span::point(Position::new(3, 5)),
+            ))
             .in_environment("prod");
         assert_eq!(
             d.to_string(),

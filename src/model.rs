@@ -344,7 +344,10 @@ pub struct Rollout {
 impl Rollout {
     /// The sum of all weights, in thousandths of a percent.
     pub fn total(&self) -> u64 {
-        self.weights.values().map(|w| u64::from(w.thousandths())).sum()
+        self.weights
+            .values()
+            .map(|w| u64::from(w.thousandths()))
+            .sum()
     }
 
     /// A short human summary (`on 25% / off 75%`).
@@ -394,7 +397,11 @@ impl Weight {
             return Err(WeightError::TooPrecise(percent));
         }
         // In range 0..=100000 after the checks above, so the cast is exact.
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked range")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked range"
+        )]
         Ok(Weight(rounded as u32))
     }
 
@@ -896,27 +903,51 @@ mod tests {
         assert!(check_name("new-checkout").is_ok());
         assert!(check_name("a.b_c-1").is_ok());
         assert_eq!(check_name(""), Err(NameError::Empty));
-        assert!(matches!(check_name("a/b"), Err(NameError::BadCharacter { character: '/', .. })));
+        assert!(matches!(
+            check_name("a/b"),
+            Err(NameError::BadCharacter { character: '/', .. })
+        ));
         assert!(matches!(check_name("a..b"), Err(NameError::DotDot(_))));
         assert!(matches!(check_name(".hidden"), Err(NameError::BadStart(_))));
-        assert!(matches!(check_name(&"x".repeat(129)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            check_name(&"x".repeat(129)),
+            Err(NameError::TooLong(_))
+        ));
     }
 
     #[test]
     fn weights_keep_three_decimals() {
-        assert_eq!(Weight::from_percent(12.5).map(Weight::thousandths), Ok(12_500));
+        assert_eq!(
+            Weight::from_percent(12.5).map(Weight::thousandths),
+            Ok(12_500)
+        );
         assert_eq!(Weight::from_percent(0.001).map(Weight::thousandths), Ok(1));
-        assert_eq!(Weight::from_percent(33.333).map(Weight::thousandths), Ok(33_333));
-        assert!(matches!(Weight::from_percent(0.0001), Err(WeightError::TooPrecise(_))));
-        assert!(matches!(Weight::from_percent(101.0), Err(WeightError::OutOfRange(_))));
-        assert!(matches!(Weight::from_percent(-1.0), Err(WeightError::OutOfRange(_))));
+        assert_eq!(
+            Weight::from_percent(33.333).map(Weight::thousandths),
+            Ok(33_333)
+        );
+        assert!(matches!(
+            Weight::from_percent(0.0001),
+            Err(WeightError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Weight::from_percent(101.0),
+            Err(WeightError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Weight::from_percent(-1.0),
+            Err(WeightError::OutOfRange(_))
+        ));
         assert_eq!(Weight::from_thousandths(33_330).to_string(), "33.33");
         assert_eq!(Weight::from_thousandths(25_000).to_string(), "25");
     }
 
     #[test]
     fn weights_serialize_as_percent() {
-        let json = serde_json::to_string(&[Weight::from_thousandths(25_000), Weight::from_thousandths(12_345)]);
+        let json = serde_json::to_string(&[
+            Weight::from_thousandths(25_000),
+            Weight::from_thousandths(12_345),
+        ]);
         assert_eq!(json.ok().as_deref(), Some("[25,12.345]"));
     }
 

@@ -230,7 +230,10 @@ mod tests {
         std::fs::write(root.join("schemas/flag.schema.json"), "{}")?;
         let files = RootFiles::from_dir(&root)?;
         let paths: Vec<&str> = files.iter().map(|(p, _)| p).collect();
-        assert_eq!(paths, ["base/a.yaml", "flagctl.yaml", "overlays/prod/a.yaml"]);
+        assert_eq!(
+            paths,
+            ["base/a.yaml", "flagctl.yaml", "overlays/prod/a.yaml"]
+        );
 
         let nested = temp.path().join("src/deep");
         std::fs::create_dir_all(&nested)?;
