@@ -404,7 +404,10 @@ mod tests {
     fn every_code_is_documented() {
         let doc = include_str!("../docs/format.md");
         for code in Code::ALL {
-            assert!(doc.contains(&format!("| `{code}` |")), "docs/format.md does not list `{code}`");
+            assert!(
+                doc.contains(&format!("| `{code}` |")),
+                "docs/format.md does not list `{code}`"
+            );
         }
     }
 

@@ -494,6 +494,102 @@ fn build_writes_a_verified_snapshot() {
 }
 
 #[test]
+fn build_records_the_source_commit_and_dirtiness() {
+    let repo = Repo::new();
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let clean = repo.flagctl(&["build", "--env", "dev"]).json();
+    assert_eq!(clean["source"]["commit"], head.trim());
+    assert_eq!(clean["source"]["dirty"], false);
+    // Edits outside the flag root do not make the flags dirty; inside they do.
+    repo.write("README.md", "hello\n");
+    assert_eq!(
+        repo.flagctl(&["build", "--env", "dev"]).json()["source"]["dirty"],
+        false
+    );
+    repo.write(
+        "flags/overlays/dev/recommendations-panel.yaml",
+        "enabled: false\n",
+    );
+    let dirty = repo.flagctl(&["build", "--env", "dev"]).json();
+    assert_eq!(dirty["source"]["dirty"], true);
+    assert_eq!(dirty["flags"]["recommendations-panel"]["enabled"], false);
+    assert_ne!(dirty["digest"], clean["digest"]);
+}
+
+#[test]
+fn init_scaffolds_a_root_and_a_repository() {
+    let dir = Repo::empty();
+    let run = dir.flagctl(&["init"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("initialized a git repository in .\ncreated flag root flags\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(dir.path().join(".git").is_dir());
+    for file in [
+        "flags/flagctl.yaml",
+        "flags/base/example-feature.yaml",
+        "flags/schemas/flag.schema.json",
+        "flags/overlays/prod/.gitkeep",
+    ] {
+        assert!(dir.path().join(file).is_file(), "{file} missing");
+    }
+    let validate = dir.flagctl(&["validate"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    assert!(
+        validate
+            .stderr
+            .contains("valid: flags (1 flag, 0 segments, 3 environments)"),
+        "{}",
+        validate.stderr
+    );
+    let prod = dir
+        .flagctl(&["list", "--env", "prod", "--format", "json"])
+        .json();
+    assert_eq!(prod["environments"][0]["protected"], true);
+
+    // Never over an existing root, never into a non-empty directory.
+    let again = dir.flagctl(&["init"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert_eq!(
+        again.stderr,
+        "error: `flags` is already a flag root\nhelp: edit it, or choose another directory\n"
+    );
+    std::fs::create_dir_all(dir.path().join("busy")).expect("mkdir");
+    std::fs::write(dir.path().join("busy/notes.txt"), "mine").expect("write");
+    let busy = dir.flagctl(&["init", "busy"]);
+    assert_eq!(busy.code, 1, "{busy:?}");
+    assert!(
+        busy.stderr.contains("exists and is not empty"),
+        "{}",
+        busy.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("busy"))
+            .expect("dir")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn init_inside_a_repository_reuses_it() {
+    let repo = Repo::new();
+    let run = repo.flagctl(&["init", "config/flags"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with("created flag root config/flags\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!repo.path().join("config/.git").exists());
+    let run = repo.flagctl(&["--root", "config/flags", "validate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
 fn build_refuses_an_invalid_environment_and_writes_nothing() {
     let repo = Repo::new();
     repo.write(
@@ -545,7 +641,7 @@ fn colours_follow_the_flag_and_no_color() {
 #[test]
 fn help_teaches_with_examples() {
     let repo = Repo::new();
-    for command in ["validate", "list", "show", "build"] {
+    for command in ["init", "validate", "list", "show", "build"] {
         let run = repo.flagctl(&[command, "--help"]);
         assert_eq!(run.code, 0, "{run:?}");
         assert!(

@@ -71,9 +71,17 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
 }
 
 /// The commit the root was read at and whether it had uncommitted changes.
-fn source_revision(_dir: &Path) -> Option<SourceRevision> {
-    // Wired to `store::Store::worktree_state` when the store lands.
-    None
+fn source_revision(dir: &Path) -> Option<SourceRevision> {
+    let store = crate::store::Store::discover(dir).ok()?;
+    let state = store.worktree_state().ok()?;
+    let commit = match state.head {
+        crate::store::Head::Branch { id, .. } => id?,
+        crate::store::Head::Detached { id } => id,
+    };
+    Some(SourceRevision {
+        commit: commit.to_string(),
+        dirty: state.is_dirty(),
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod build;
+mod init;
 mod list;
 pub(crate) mod output;
 pub(crate) mod root;
@@ -99,6 +100,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Init(init::Args),
     Validate(validate::Args),
     List(list::Args),
     Show(show::Args),
@@ -137,6 +139,7 @@ pub fn main() -> ExitCode {
         color_stderr: output::color_enabled(cli.color, output::Stream::Stderr),
     };
     let result = match cli.command {
+        Command::Init(args) => init::run(&globals, &args),
         Command::Validate(args) => validate::run(&globals, &args),
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),

@@ -289,6 +289,18 @@ impl Store {
 }
 
 /// Process-wide libgit2 settings, applied once.
+/// Creates an empty git repository at `path` (`git init`), with git's
+/// configured default branch name.
+pub fn init_repository(path: &Path) -> Result<(), StoreError> {
+    configure_libgit2();
+    Repository::init(path)
+        .map(|_| ())
+        .map_err(|source| StoreError::Git {
+            context: format!("initializing a repository in `{}`", path.display()),
+            source,
+        })
+}
+
 fn configure_libgit2() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| git2::opts::strict_hash_verification(false));
