@@ -3,6 +3,8 @@
 //! Flags live as YAML files in a git repository. This library loads and
 //! validates a flag root ([`format`]), resolves per-environment overlays
 //! ([`overlay`]), reads and writes git history ([`store`], feature `git`),
+//! commits one validated change at a time ([`change`], features `git` and
+//! `edit`),
 //! evaluates flags in memory ([`eval`]) and follows a source with hot reload
 //! ([`watch`], feature `watch`). The `flagctl` binary (feature `cli`) is a thin
 //! layer over it.
@@ -22,6 +24,8 @@
 //! assert_eq!(flag.default_summary(), "on");
 //! ```
 
+#[cfg(all(feature = "git", feature = "edit"))]
+pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;

@@ -90,7 +90,8 @@ impl std::fmt::Display for Author {
 pub struct CommitOutcome {
     /// The new commit.
     pub id: Oid,
-    /// The branch tip it was built on (`None` for a first commit).
+    /// The commit it was built on: the branch tip, or the commit given to
+    /// [`Store::commit_change_onto`] (`None` for a first commit).
     pub parent: Option<Oid>,
     /// The branch's full reference name (`refs/heads/main`).
     pub branch: String,
@@ -169,6 +170,39 @@ impl Store {
     /// ([`StoreError::NoIdentity`]), invalid paths, deleting a missing file,
     /// and a change that changes nothing ([`StoreError::NothingToCommit`]).
     pub fn commit_change(&self, request: &ChangeRequest) -> Result<CommitOutcome, StoreError> {
+        self.commit_on(request, None)
+    }
+
+    /// Commits one change built on the commit `onto` instead of the branch
+    /// tip, and moves the current branch from its tip to the new commit.
+    ///
+    /// This is how a change is re-applied on a remote's new tip after a
+    /// push was rejected: the branch tip (the change as first committed,
+    /// whose parent `onto` descends from) is replaced by a commit whose
+    /// parent is `onto`. `request.expected_head` is compared with the branch
+    /// tip as in [`Store::commit_change`]. Besides `request.files`, the
+    /// index and working tree of every path that differs between the old
+    /// tip and the new commit are updated (the files the remote changed),
+    /// after checking that none of them holds uncommitted work.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Store::commit_change`], and
+    /// [`StoreError::WouldOverwrite`] when a file the update would rewrite
+    /// has uncommitted changes (nothing is changed then).
+    pub fn commit_change_onto(
+        &self,
+        request: &ChangeRequest,
+        onto: Oid,
+    ) -> Result<CommitOutcome, StoreError> {
+        self.commit_on(request, Some(onto))
+    }
+
+    fn commit_on(
+        &self,
+        request: &ChangeRequest,
+        onto: Option<Oid>,
+    ) -> Result<CommitOutcome, StoreError> {
         const OPERATION: &str = "committing a change";
         self.require_workdir(OPERATION)?;
         self.require_clean_state(OPERATION)?;
@@ -209,7 +243,7 @@ impl Store {
                 actual: tip,
             });
         }
-        let parent = match tip {
+        let parent = match onto.or(tip) {
             Some(id) => Some(repo.find_commit(id).context("read the branch tip")?),
             None => None,
         };
@@ -285,6 +319,36 @@ impl Store {
             .commit(None, &author, &committer, &message, &tree, &parents)
             .context("write the commit")?;
 
+        // Re-basing: the files that differ between the old tip and the new
+        // commit (what the remote changed) follow too, unless they hold
+        // uncommitted work.
+        let mut sync_paths = paths.clone();
+        if onto.is_some()
+            && let Some(old) = tip
+        {
+            let old_tree = repo
+                .find_commit(old)
+                .and_then(|c| c.tree())
+                .context("read the branch tip's tree")?;
+            let extra: Vec<String> = changed_paths(repo, &old_tree, &tree)?
+                .into_iter()
+                .filter(|p| !paths.contains(p))
+                .collect();
+            let mut dirty = Vec::new();
+            for path in &extra {
+                match repo.status_file(Path::new(path)) {
+                    Ok(status) if status.is_empty() || status == git2::Status::IGNORED => {}
+                    Err(e) if e.code() == ErrorCode::NotFound => {}
+                    Ok(_) => dirty.push(path.clone()),
+                    Err(e) => return Err(StoreError::git(format!("read the status of `{path}`"), e)),
+                }
+            }
+            if !dirty.is_empty() {
+                return Err(StoreError::WouldOverwrite { paths: dirty });
+            }
+            sync_paths.extend(extra);
+        }
+
         let summary = message.lines().next().unwrap_or_default();
         let updated = match tip {
             Some(old) => {
@@ -316,17 +380,34 @@ impl Store {
             },
         );
 
-        let worktree = match self.sync_worktree(&branch, &paths) {
+        let worktree = match self.sync_worktree(&branch, &sync_paths) {
             Ok(true) => WorktreeSync::Updated,
             Ok(false) => WorktreeSync::NotCheckedOut,
             Err(e) => WorktreeSync::Failed(e),
         };
         Ok(CommitOutcome {
             id,
-            parent: tip,
+            parent: onto.or(tip),
             branch,
             worktree,
         })
+    }
+
+    /// Checks, without changing anything, what [`Store::commit_change`]
+    /// would refuse before building a commit: a bare repository, a merge /
+    /// rebase / cherry-pick / revert in progress, a detached HEAD, and a
+    /// missing identity (unless `author` is given). Returns the current
+    /// branch's full reference name (`refs/heads/main`).
+    ///
+    /// Mutating commands call it first, so that they refuse before doing
+    /// any work or asking the user anything.
+    pub fn check_can_commit(&self, author: Option<&Author>) -> Result<String, StoreError> {
+        const OPERATION: &str = "committing a change";
+        self.require_workdir(OPERATION)?;
+        self.require_clean_state(OPERATION)?;
+        let branch = self.current_branch(OPERATION)?;
+        self.signatures(author)?;
+        Ok(branch)
     }
 
     /// Runs `attempt` until it succeeds, fails with something other than a
@@ -465,6 +546,34 @@ impl Store {
         lock.commit(&scratch, &index_path)?;
         Ok(true)
     }
+}
+
+/// Every file path (repository-relative) that differs between two trees;
+/// submodules are left out.
+fn changed_paths(
+    repo: &git2::Repository,
+    old: &git2::Tree<'_>,
+    new: &git2::Tree<'_>,
+) -> Result<Vec<String>, StoreError> {
+    let mut options = git2::DiffOptions::new();
+    options.ignore_submodules(true);
+    let diff = repo
+        .diff_tree_to_tree(Some(old), Some(new), Some(&mut options))
+        .context("compare two trees")?;
+    let mut paths = Vec::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if file.mode() == FileMode::Commit {
+                continue;
+            }
+            if let Some(path) = file.path().and_then(Path::to_str)
+                && !paths.iter().any(|p| p == path)
+            {
+                paths.push(path.to_owned());
+            }
+        }
+    }
+    Ok(paths)
 }
 
 /// The message with trailing whitespace cleaned up and a final newline, as

@@ -148,6 +148,12 @@ pub enum StoreError {
         /// The tip found when updating (`None`: unknown or absent).
         actual: Option<Oid>,
     },
+    /// Re-basing a change would rewrite files that hold uncommitted work.
+    #[error("the update would overwrite uncommitted changes in {}", list_paths(.paths))]
+    WouldOverwrite {
+        /// The files, relative to the top of the repository.
+        paths: Vec<String>,
+    },
     /// A commit cannot be reverted by `flagctl revert`.
     #[error("cannot revert `{id}`: {reason}")]
     CannotRevert {
@@ -226,6 +232,14 @@ pub enum RemoteErrorKind {
     },
 }
 
+fn list_paths(paths: &[String]) -> String {
+    let mut shown: Vec<String> = paths.iter().take(5).map(|p| format!("`{p}`")).collect();
+    if paths.len() > 5 {
+        shown.push(format!("and {} more", paths.len() - 5));
+    }
+    shown.join(", ")
+}
+
 fn show_id(id: &Option<Oid>) -> String {
     match id {
         Some(id) => format!("`{}`", short(*id)),
@@ -272,6 +286,9 @@ impl StoreError {
                 "another change landed first; run the command again".to_owned()
             }
             StoreError::EmptyMessage => "say what the change does and why".to_owned(),
+            StoreError::WouldOverwrite { .. } => {
+                "commit or stash those changes, then run the command again".to_owned()
+            }
             StoreError::GitUnavailable { .. } => "install git and put it on PATH".to_owned(),
             StoreError::Remote { kind, .. } => match kind {
                 RemoteErrorKind::RemoteMoved => {

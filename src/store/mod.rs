@@ -45,6 +45,7 @@ mod history;
 mod message;
 mod read;
 mod remote;
+mod scoped;
 mod treediff;
 
 use std::path::{Component, Path, PathBuf};

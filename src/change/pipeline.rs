@@ -1,0 +1,690 @@
+//! The pipeline every mutating command shares: preflight, plan against the
+//! branch tip, edit, validate, commit with compare-and-swap (retrying a
+//! lost race from a fresh read), push (re-applying on a moved remote).
+
+use std::path::Path;
+
+use crate::format::edit;
+use crate::format::{LoadOptions, Loaded, RootFiles};
+use crate::model::FlagKey;
+use crate::store::{
+    Author, ChangeRequest, CommitMessage, Head, HistoryQuery, Oid, RemoteErrorKind, Store,
+    StoreError, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, WorktreeSync,
+};
+
+use super::error::short;
+use super::plan::{self, Planned, State, flag_of_path};
+use super::validate::{ValidTrees, judge, load_root};
+use super::{
+    ChangeError, Effect, FileOperation, Intent, Plan, Prepared, PreparedFile, Validation,
+};
+
+/// How a [`Pipeline`] commits.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The author, instead of git's configured identity.
+    pub author: Option<Author>,
+    /// Why the change is made: the commit message's body.
+    pub reason: Option<String>,
+    /// How to load the configuration (today's date for `expires` warnings).
+    pub load: LoadOptions,
+    /// How many times to try committing when other commits land first.
+    pub max_attempts: u32,
+    /// How many times to push when the remote moved.
+    pub max_push_attempts: u32,
+    /// Remember valid root trees under the git directory, so that later
+    /// changes validate incrementally.
+    pub cache: bool,
+}
+
+impl Default for Options {
+    /// Git's identity, no reason, today's date, 100 commit attempts, 10
+    /// pushes, caching on.
+    fn default() -> Self {
+        Options {
+            author: None,
+            reason: None,
+            load: LoadOptions::default(),
+            max_attempts: 100,
+            max_push_attempts: 10,
+            cache: true,
+        }
+    }
+}
+
+/// What [`Pipeline::prepare`] found.
+#[derive(Clone, Debug)]
+pub enum Preparation {
+    /// A change to show and commit.
+    Change(Box<Prepared>),
+    /// Nothing to change, and why (`new-checkout is already disabled in prod`).
+    Unchanged(String),
+}
+
+/// What committing did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A commit landed.
+    Committed(Box<Committed>),
+    /// Nothing needed changing (perhaps another change did the same first).
+    Unchanged(String),
+}
+
+/// A change committed on the branch.
+#[derive(Debug)]
+pub struct Committed {
+    /// The commit.
+    pub id: Oid,
+    /// The commit it was built on.
+    pub parent: Oid,
+    /// The branch's short name.
+    pub branch: String,
+    /// The summary line.
+    pub summary: String,
+    /// The whole message.
+    pub message: String,
+    /// The changed files, relative to the top of the repository.
+    pub files: Vec<String>,
+    /// How many times committing was tried (lost races retry).
+    pub attempts: u32,
+    /// The change as it was finally committed.
+    pub prepared: Prepared,
+    /// Whether the index and working tree were brought in line.
+    pub worktree: WorktreeSync,
+    /// Set once pushed.
+    pub pushed: Option<Pushed>,
+}
+
+/// How a commit reached the remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// The remote.
+    pub remote: String,
+    /// How many pushes it took.
+    pub attempts: u32,
+}
+
+/// Commits [`Intent`]s on a repository: see the [module documentation](super).
+#[derive(Debug)]
+pub struct Pipeline<'s> {
+    store: &'s Store,
+    options: Options,
+    valid: ValidTrees,
+    schemas: Option<String>,
+}
+
+impl<'s> Pipeline<'s> {
+    /// A pipeline on `store` (whose working tree holds the flag root).
+    pub fn new(store: &'s Store, options: Options) -> Pipeline<'s> {
+        let valid = if options.cache {
+            ValidTrees::open(store.common_dir())
+        } else {
+            ValidTrees::disabled()
+        };
+        let schemas = find_schemas(store);
+        Pipeline {
+            store,
+            options,
+            valid,
+            schemas,
+        }
+    }
+
+    /// Prepares and commits `intent` without asking anything.
+    pub fn run(&self, intent: &Intent) -> Result<Outcome, ChangeError> {
+        match self.prepare(intent)? {
+            Preparation::Change(prepared) => self.commit(intent, *prepared),
+            Preparation::Unchanged(reason) => Ok(Outcome::Unchanged(reason)),
+        }
+    }
+
+    /// Works `intent` out against the branch tip, applies it in memory and
+    /// validates the result, writing nothing.
+    ///
+    /// # Errors
+    ///
+    /// Refusals of the repository's state (no commits, detached HEAD, a
+    /// rebase in progress, no identity), bad input (unknown flag,
+    /// environment or variant), uncommitted work in a file to change, and
+    /// an invalid result ([`ChangeError::Invalid`], with diagnostics).
+    pub fn prepare(&self, intent: &Intent) -> Result<Preparation, ChangeError> {
+        let branch = self
+            .store
+            .check_can_commit(self.options.author.as_ref())?;
+        let branch = branch.strip_prefix("refs/heads/").unwrap_or(&branch);
+        let tip = match self.store.head()? {
+            Head::Branch { id: Some(id), .. } => id,
+            _ => return Err(ChangeError::NoCommits),
+        };
+        self.prepare_at(intent, tip, branch, true, None)
+    }
+
+    /// Commits a prepared change. When the branch moved since it was
+    /// prepared, `intent` is prepared again on the new tip (validated
+    /// again, not asked again) and committed, up to
+    /// [`Options::max_attempts`] times.
+    pub fn commit(&self, intent: &Intent, prepared: Prepared) -> Result<Outcome, ChangeError> {
+        let mut pending = Some(prepared);
+        let mut attempts = 0;
+        self.store
+            .retry_on_conflict(self.options.max_attempts.max(1), |_| {
+                attempts += 1;
+                let prepared = match pending.take() {
+                    Some(prepared) => prepared,
+                    None => match self.prepare(intent)? {
+                        Preparation::Change(prepared) => *prepared,
+                        Preparation::Unchanged(reason) => return Ok(Outcome::Unchanged(reason)),
+                    },
+                };
+                let committed = self.commit_prepared(prepared, attempts, None)?;
+                Ok(Outcome::Committed(Box::new(committed)))
+            })
+    }
+
+    /// Pushes a committed change to `remote` with the system `git`. When the
+    /// remote moved, fetches it, prepares `intent` again on the remote's tip
+    /// (validating again), replaces the local commit with one on top of it,
+    /// and pushes again, up to [`Options::max_push_attempts`] times.
+    ///
+    /// # Errors
+    ///
+    /// Every error leaves the change committed locally
+    /// ([`ChangeError::committed_locally`]).
+    pub fn push(
+        &self,
+        intent: &Intent,
+        mut committed: Committed,
+        remote: &str,
+    ) -> Result<Committed, ChangeError> {
+        let branch = committed.branch.clone();
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let max = self.options.max_push_attempts.max(1);
+        for attempt in 1..=max {
+            let failed = |source: ChangeError, id: Oid| ChangeError::PushFailed {
+                committed: short(id),
+                source: Box::new(source),
+            };
+            match self.store.push(remote, &branch) {
+                Ok(_) => {
+                    committed.pushed = Some(super::Pushed {
+                        remote: remote.to_owned(),
+                        attempts: attempt,
+                    });
+                    return Ok(committed);
+                }
+                Err(StoreError::Remote {
+                    kind: RemoteErrorKind::RemoteMoved,
+                    ..
+                }) if attempt < max => {}
+                Err(StoreError::Remote {
+                    kind: RemoteErrorKind::RemoteMoved,
+                    ..
+                }) => break,
+                Err(error) => return Err(failed(error.into(), committed.id)),
+            }
+            let id = committed.id;
+            let rebased = (|| -> Result<Option<Committed>, ChangeError> {
+                self.store.fetch(remote, &refspec)?;
+                let remote_tip = self.store.resolve(&tracking)?.id;
+                if !self.store.is_ancestor(committed.parent, remote_tip)? {
+                    return Err(ChangeError::Diverged {
+                        remote: remote.to_owned(),
+                        branch: branch.clone(),
+                        committed: short(id),
+                    });
+                }
+                let fixed = match intent {
+                    Intent::Revert { .. } => {
+                        self.check_revert_on(&committed, remote_tip)?;
+                        Some(committed.prepared.plan.clone())
+                    }
+                    _ => None,
+                };
+                match self.prepare_at(intent, remote_tip, &branch, false, fixed)? {
+                    Preparation::Change(prepared) => Ok(Some(self.commit_prepared(
+                        *prepared,
+                        committed.attempts,
+                        Some((id, remote_tip)),
+                    )?)),
+                    Preparation::Unchanged(_) => Ok(None),
+                }
+            })();
+            match rebased {
+                Ok(Some(next)) => committed = next,
+                Ok(None) => {
+                    return Err(ChangeError::RemoteHasChange {
+                        remote: remote.to_owned(),
+                        committed: short(id),
+                    });
+                }
+                Err(error @ ChangeError::Diverged { .. }) => return Err(error),
+                Err(error) => return Err(failed(error, id)),
+            }
+        }
+        Err(ChangeError::PushRetriesExhausted {
+            attempts: max,
+            committed: short(committed.id),
+        })
+    }
+
+    /// A revert re-applied on a remote's tip: refused when the remote's new
+    /// commits changed the same files.
+    fn check_revert_on(&self, committed: &Committed, remote_tip: Oid) -> Result<(), ChangeError> {
+        let paths: Vec<String> = committed
+            .prepared
+            .files
+            .iter()
+            .map(|f| f.path.clone())
+            .collect();
+        let later = self.store.history(&HistoryQuery {
+            paths,
+            revision: Some(format!("{}..{remote_tip}", committed.parent)),
+            ..HistoryQuery::default()
+        })?;
+        if later.is_empty() {
+            return Ok(());
+        }
+        let reverted = committed
+            .prepared
+            .plan
+            .trailers
+            .iter()
+            .find(|t| t.key == plan::TRAILER_REVERTS)
+            .map(|t| t.value.chars().take(12).collect())
+            .unwrap_or_default();
+        Err(ChangeError::Superseded {
+            id: reverted,
+            later: later
+                .iter()
+                .map(|e| (short(e.commit.id), e.commit.summary.clone()))
+                .collect(),
+        })
+    }
+
+    fn commit_prepared(
+        &self,
+        prepared: Prepared,
+        attempts: u32,
+        onto: Option<(Oid, Oid)>,
+    ) -> Result<Committed, ChangeError> {
+        let message = self.message(&prepared.plan);
+        let request = ChangeRequest {
+            files: prepared
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.after.clone().map(String::into_bytes)))
+                .collect(),
+            message: message.clone(),
+            author: self.options.author.clone(),
+            expected_head: Some(onto.map_or(prepared.tip, |(local, _)| local)),
+        };
+        let outcome = match onto {
+            None => self.store.commit_change(&request)?,
+            Some((_, base)) => self.store.commit_change_onto(&request, base)?,
+        };
+        if prepared.preexisting_errors == 0
+            && let Ok(Some(tree)) = self.store.root_tree_at(&outcome.id.to_string())
+        {
+            self.valid.insert(tree);
+        }
+        Ok(Committed {
+            id: outcome.id,
+            parent: outcome.parent.unwrap_or(prepared.tip),
+            branch: prepared.branch.clone(),
+            summary: prepared.plan.summary.clone(),
+            message,
+            files: prepared.files.iter().map(|f| f.repo_path.clone()).collect(),
+            attempts,
+            prepared,
+            worktree: outcome.worktree,
+            pushed: None,
+        })
+    }
+
+    /// The commit message of a plan: summary, the plan's paragraph, the
+    /// reason, trailers.
+    pub fn message(&self, plan: &Plan) -> String {
+        let mut message = CommitMessage::new(&plan.summary);
+        let body: Vec<&str> = plan
+            .body
+            .iter()
+            .chain(self.options.reason.iter())
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !body.is_empty() {
+            message = message.body(body.join("\n\n"));
+        }
+        message = message.trailer(TRAILER_ACTION, plan.action.as_str());
+        if let Some(flag) = &plan.flag {
+            message = message.trailer(TRAILER_FLAG, flag.as_str());
+        }
+        if let Some(environment) = &plan.environment {
+            message = message.trailer(TRAILER_ENV, environment);
+        }
+        for trailer in &plan.trailers {
+            message = message.trailer(&trailer.key, &trailer.value);
+        }
+        message.to_string()
+    }
+
+    /// Prepares `intent` on commit `base`. `fixed` is a plan already worked
+    /// out (a revert re-applied elsewhere); `check_worktree` refuses files
+    /// with uncommitted work.
+    fn prepare_at(
+        &self,
+        intent: &Intent,
+        base: Oid,
+        branch: &str,
+        check_worktree: bool,
+        fixed: Option<Plan>,
+    ) -> Result<Preparation, ChangeError> {
+        let revision = base.to_string();
+        let Some(root_tree) = self.store.root_tree_at(&revision)? else {
+            return Err(ChangeError::RootNotCommitted {
+                root: self.store.root().to_owned(),
+                branch: branch.to_owned(),
+            });
+        };
+        let fixed = match (intent, fixed) {
+            (_, Some(plan)) => Some(plan),
+            (Intent::Revert { revision }, None) => {
+                Some(plan::plan_revert(&self.store.revert_plan(revision)?)?)
+            }
+            _ => None,
+        };
+        let keys: Option<Vec<String>> = match &fixed {
+            Some(plan) => plan
+                .files
+                .iter()
+                .map(|f| flag_of_path(&f.path).map(str::to_owned))
+                .collect(),
+            None => intent.flag().map(|key| vec![key.to_string()]),
+        };
+        let before_files = match &keys {
+            Some(keys) => {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                self.store.read_flags_at(&revision, &keys)?
+            }
+            None => self.store.read_root_at(&revision)?,
+        };
+        let before = load_root(&before_files, &self.options.load);
+        let Some(config) = before.config.clone() else {
+            return Err(ChangeError::BrokenConfig {
+                diagnostics: before
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .filter(|d| {
+                        d.location
+                            .as_ref()
+                            .is_none_or(|l| l.file == Path::new(crate::format::CONFIG_FILE))
+                    })
+                    .cloned()
+                    .collect(),
+                files: before_files,
+            });
+        };
+        let plan = match fixed {
+            Some(plan) => plan,
+            None => {
+                let state = State {
+                    files: &before_files,
+                    loaded: &before,
+                    config: &config,
+                    schemas: self.schemas.as_deref(),
+                };
+                match plan::plan(intent, &state) {
+                    Ok(Planned::Change(plan)) => plan,
+                    Ok(Planned::Unchanged(reason)) => return Ok(Preparation::Unchanged(reason)),
+                    Err(error) => return Err(self.with_suggestion(error, &revision)),
+                }
+            }
+        };
+
+        // Apply the file operations in memory.
+        let mut after_files = before_files.clone();
+        let mut files = Vec::new();
+        for change in &plan.files {
+            let before_text = before_files
+                .get(&change.path)
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+            let after_text = match &change.operation {
+                FileOperation::Edit(edits) => {
+                    let start = before_text
+                        .clone()
+                        .unwrap_or_else(|| self.new_file_text(&change.path));
+                    Some(
+                        edit::apply(&start, edits).map_err(|source| ChangeError::Edit {
+                            path: self.repo_path(&change.path),
+                            source,
+                        })?,
+                    )
+                }
+                FileOperation::Write(text) => Some(text.clone()),
+                FileOperation::Delete => None,
+            };
+            if after_text == before_text {
+                continue;
+            }
+            match &after_text {
+                Some(text) => after_files.insert(change.path.clone(), text.as_bytes().to_vec()),
+                None => {
+                    after_files.remove(&change.path);
+                }
+            }
+            files.push(PreparedFile {
+                path: change.path.clone(),
+                repo_path: self.repo_path(&change.path),
+                before: before_text,
+                after: after_text,
+            });
+        }
+        if files.is_empty() {
+            return Ok(Preparation::Unchanged(
+                "the change leaves every file as it is".into(),
+            ));
+        }
+        if check_worktree {
+            for file in &files {
+                if let Some(status) = self.store.uncommitted_edits(&file.path, Some(base))? {
+                    return Err(ChangeError::UncommittedChanges {
+                        path: file.repo_path.clone(),
+                        status,
+                    });
+                }
+            }
+        }
+
+        // Validate what would be committed.
+        let changed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let (after, verdict, validation, shown) = if keys.is_some() {
+            self.validate_scoped(&revision, root_tree, &after_files, &changed)?
+        } else {
+            let after = load_root(&after_files, &self.options.load);
+            let verdict = judge(Some(&before), &after, &changed, false);
+            (after, verdict, Validation::Full, after_files)
+        };
+        if !verdict.blocking.is_empty() {
+            return Err(ChangeError::Invalid {
+                diagnostics: verdict.blocking,
+                files: shown,
+                preexisting: verdict.preexisting,
+            });
+        }
+        for expectation in &plan.expect {
+            if !plan::check(expectation, &after) {
+                return Err(ChangeError::Unexpected {
+                    environment: expectation
+                        .environment
+                        .clone()
+                        .unwrap_or_else(|| "base".into()),
+                    pointer: format!("{}", expectation.flag),
+                });
+            }
+        }
+
+        let touched: Vec<FlagKey> = {
+            let mut keys: Vec<FlagKey> = changed
+                .iter()
+                .filter_map(|p| flag_of_path(p))
+                .filter_map(|k| FlagKey::parse(k).ok())
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        };
+        let effects = effects(&config.environments, &config.protected, &before, &after, &touched);
+        let mut protected: Vec<String> = effects
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| e.environment.clone())
+            .collect();
+        if let Some(environment) = &plan.environment
+            && config.is_protected(environment)
+        {
+            protected.push(environment.clone());
+        }
+        protected.sort_by_key(|e| config.environments.iter().position(|x| x == e));
+        protected.dedup();
+        Ok(Preparation::Change(Box::new(Prepared {
+            plan,
+            tip: base,
+            branch: branch.to_owned(),
+            files,
+            effects,
+            protected,
+            warnings: verdict.warnings,
+            preexisting_errors: verdict.preexisting,
+            validation,
+            after_files: shown,
+        })))
+    }
+
+    /// Validates a change to some flags' files: incrementally when the
+    /// tip's root tree is known to be valid; otherwise the whole root once
+    /// (remembering it when valid).
+    fn validate_scoped(
+        &self,
+        revision: &str,
+        root_tree: Oid,
+        after_files: &RootFiles,
+        changed: &[String],
+    ) -> Result<(Loaded, super::validate::Verdict, Validation, RootFiles), ChangeError> {
+        let mut validation = Validation::Incremental;
+        if !self.valid.contains(root_tree) {
+            validation = Validation::Full;
+            let full_files = self.store.read_root_at(revision)?;
+            let full = load_root(&full_files, &self.options.load);
+            if full.is_valid() {
+                self.valid.insert(root_tree);
+            } else {
+                let mut full_after = full_files;
+                for path in changed {
+                    match after_files.get(path) {
+                        Some(bytes) => full_after.insert(path.clone(), bytes.to_vec()),
+                        None => {
+                            full_after.remove(path);
+                        }
+                    }
+                }
+                let after = load_root(&full_after, &self.options.load);
+                let verdict = judge(Some(&full), &after, changed, false);
+                return Ok((after, verdict, Validation::Full, full_after));
+            }
+        }
+        let after = load_root(after_files, &self.options.load);
+        let verdict = judge(None, &after, changed, true);
+        Ok((after, verdict, validation, after_files.clone()))
+    }
+
+    fn repo_path(&self, path: &str) -> String {
+        match self.store.root() {
+            "" => path.to_owned(),
+            root => format!("{root}/{path}"),
+        }
+    }
+
+    /// What a new overlay starts as before its edits: a schema modeline.
+    fn new_file_text(&self, path: &str) -> String {
+        let depth = path.matches('/').count();
+        let schema = if path.starts_with("overlays/") {
+            "overlay.schema.json"
+        } else {
+            "flag.schema.json"
+        };
+        plan::modeline(self.schemas.as_deref(), depth, schema)
+            .map(|line| format!("# {line}\n"))
+            .unwrap_or_default()
+    }
+
+    fn with_suggestion(&self, error: ChangeError, revision: &str) -> ChangeError {
+        match error {
+            ChangeError::UnknownFlag {
+                key,
+                suggestion: None,
+            } => {
+                let keys = self.store.flag_keys_at(revision).unwrap_or_default();
+                let suggestion = crate::format::schema::closest(&key, keys.iter().map(String::as_str))
+                    .map(str::to_owned);
+                ChangeError::UnknownFlag { key, suggestion }
+            }
+            other => other,
+        }
+    }
+}
+
+/// How each touched flag resolves before and after, where that differs.
+fn effects(
+    environments: &[String],
+    protected: &[String],
+    before: &Loaded,
+    after: &Loaded,
+    keys: &[FlagKey],
+) -> Vec<Effect> {
+    let exact = |flag: Option<&crate::model::Flag>| flag.and_then(|f| serde_json::to_string(f).ok());
+    let mut effects = Vec::new();
+    for environment in environments {
+        for key in keys {
+            let was = before
+                .environments
+                .get(environment)
+                .and_then(|e| e.flags.get(key));
+            let now = after
+                .environments
+                .get(environment)
+                .and_then(|e| e.flags.get(key));
+            if exact(was) != exact(now) {
+                effects.push(Effect {
+                    environment: environment.clone(),
+                    flag: key.clone(),
+                    before: was.cloned(),
+                    after: now.cloned(),
+                    protected: protected.contains(environment),
+                });
+            }
+        }
+    }
+    effects
+}
+
+/// Where the JSON Schemas are, relative to the root: its own `schemas/`, or
+/// the nearest `schemas/` above it inside the work tree (the directory must
+/// hold `flag.schema.json`).
+fn find_schemas(store: &Store) -> Option<String> {
+    let root = store.root_dir()?;
+    let top = store.workdir()?;
+    let mut up = String::new();
+    let mut dir: &Path = &root;
+    loop {
+        if dir.join("schemas").join("flag.schema.json").is_file() {
+            return Some(format!("{up}schemas"));
+        }
+        if dir == top {
+            return None;
+        }
+        dir = dir.parent()?;
+        up.push_str("../");
+    }
+}
