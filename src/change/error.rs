@@ -38,7 +38,7 @@ pub enum ChangeError {
         files: RootFiles,
     },
     /// A flag key, variant or environment name is not a valid name.
-    #[error("invalid {what} `{name}`: {source}")]
+    #[error("invalid {what}: {source}")]
     InvalidName {
         /// What the name is for (`flag key`).
         what: &'static str,
@@ -250,7 +250,25 @@ impl ChangeError {
     /// The `help:` line to print after the error, when there is one.
     pub fn help(&self) -> Option<String> {
         let text = match self {
-            ChangeError::Store(error) => return error.help(),
+            ChangeError::Store(error) => {
+                if let Some(help) = error.help() {
+                    return Some(help);
+                }
+                match error {
+                    StoreError::RevisionNotFound { .. } => {
+                        "list the changes with `git log --oneline`, then pass one of their ids".into()
+                    }
+                    StoreError::CannotRevert { id, .. } => format!("undo it with `git revert {id}`"),
+                    StoreError::RootNotFound { .. } => {
+                        "commit the flag root first, then run the command again".into()
+                    }
+                    StoreError::Remote { .. } => "see git's message above".into(),
+                    StoreError::Io { .. } | StoreError::Git { .. } => {
+                        "check the repository with `git status`, then run the command again".into()
+                    }
+                    _ => "nothing was written".into(),
+                }
+            }
             ChangeError::NoCommits => {
                 "commit the flag root first: `git add flags && git commit -m 'Add flags'`".into()
             }
@@ -261,9 +279,7 @@ impl ChangeError {
             ChangeError::BrokenConfig { .. } => {
                 "fix `flagctl.yaml` (see above) and commit it, then run the command again".into()
             }
-            ChangeError::InvalidName { .. } => {
-                "use letters, digits, `.`, `_` and `-`, starting with a letter or digit".into()
-            }
+            ChangeError::InvalidName { .. } => "for example `new-checkout` or `checkout.v2`".into(),
             ChangeError::UnknownFlag { suggestion, .. } => match suggestion {
                 Some(suggestion) => format!("did you mean `{suggestion}`?"),
                 None => "list the flags with `flagctl list`, or create one with `flagctl new`".into(),

@@ -245,6 +245,9 @@ pub struct Effect {
     pub after: Option<Flag>,
     /// Whether the environment is protected.
     pub protected: bool,
+    /// Whether what the flag serves changes (anything but `description`,
+    /// `owner`, `expires` and `tags`).
+    pub serving: bool,
 }
 
 impl Effect {
@@ -285,8 +288,8 @@ pub struct Prepared {
     pub files: Vec<PreparedFile>,
     /// The environments whose resolution of a flag changes.
     pub effects: Vec<Effect>,
-    /// Protected environments the change affects (or names): these need
-    /// confirmation.
+    /// Protected environments where the change alters what is served, or
+    /// that it names (`--env`): these need confirmation.
     pub protected: Vec<String>,
     /// Warnings in the changed files.
     pub warnings: Vec<Diagnostic>,

@@ -16,7 +16,7 @@ use super::error::short;
 use super::plan::{self, Planned, State, flag_of_path};
 use super::validate::{ValidTrees, judge, load_root};
 use super::{
-    ChangeError, Effect, FileOperation, Intent, Plan, Prepared, PreparedFile, Validation,
+    Action, ChangeError, Effect, FileOperation, Intent, Plan, Prepared, PreparedFile, Validation,
 };
 
 /// How a [`Pipeline`] commits.
@@ -323,10 +323,8 @@ impl<'s> Pipeline<'s> {
             None => self.store.commit_change(&request)?,
             Some((_, base)) => self.store.commit_change_onto(&request, base)?,
         };
-        if prepared.preexisting_errors == 0
-            && let Ok(Some(tree)) = self.store.root_tree_at(&outcome.id.to_string())
-        {
-            self.valid.insert(tree);
+        if let Ok(Some(tree)) = self.store.root_tree_at(&outcome.id.to_string()) {
+            self.valid.insert(tree, prepared.preexisting_errors);
         }
         Ok(Committed {
             id: outcome.id,
@@ -500,7 +498,9 @@ impl<'s> Pipeline<'s> {
         // Validate what would be committed.
         let changed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         let (after, verdict, validation, shown) = if keys.is_some() {
-            self.validate_scoped(&revision, root_tree, &after_files, &changed)?
+            let (after, verdict, validation, full) =
+                self.validate_scoped(&revision, root_tree, &before, &after_files, &changed)?;
+            (after, verdict, validation, full.unwrap_or(after_files))
         } else {
             let after = load_root(&after_files, &self.options.load);
             let verdict = judge(Some(&before), &after, &changed, false);
@@ -538,7 +538,8 @@ impl<'s> Pipeline<'s> {
         let effects = effects(&config.environments, &config.protected, &before, &after, &touched);
         let mut protected: Vec<String> = effects
             .iter()
-            .filter(|e| e.protected)
+            // A new flag serves nothing to anyone until code asks for it.
+            .filter(|e| e.protected && e.serving && !(e.before.is_none() && plan.action == Action::New))
             .map(|e| e.environment.clone())
             .collect();
         if let Some(environment) = &plan.environment
@@ -563,40 +564,59 @@ impl<'s> Pipeline<'s> {
     }
 
     /// Validates a change to some flags' files: incrementally when the
-    /// tip's root tree is known to be valid; otherwise the whole root once
-    /// (remembering it when valid).
+    /// tip's root tree was validated before; otherwise the whole root once
+    /// (remembering how many errors it has).
     fn validate_scoped(
         &self,
         revision: &str,
         root_tree: Oid,
+        before: &Loaded,
         after_files: &RootFiles,
         changed: &[String],
-    ) -> Result<(Loaded, super::validate::Verdict, Validation, RootFiles), ChangeError> {
-        let mut validation = Validation::Incremental;
-        if !self.valid.contains(root_tree) {
-            validation = Validation::Full;
-            let full_files = self.store.read_root_at(revision)?;
-            let full = load_root(&full_files, &self.options.load);
-            if full.is_valid() {
-                self.valid.insert(root_tree);
-            } else {
-                let mut full_after = full_files;
-                for path in changed {
-                    match after_files.get(path) {
-                        Some(bytes) => full_after.insert(path.clone(), bytes.to_vec()),
-                        None => {
-                            full_after.remove(path);
+    ) -> Result<(Loaded, super::validate::Verdict, Validation, Option<RootFiles>), ChangeError> {
+        let (known, validation) = match self.valid.errors(root_tree) {
+            Some(errors) => (errors, Validation::Incremental),
+            None => {
+                let full_files = self.store.read_root_at(revision)?;
+                let full = load_root(&full_files, &self.options.load);
+                let errors = full.summary().errors;
+                self.valid.insert(root_tree, errors);
+                if errors > 0 {
+                    // Compare everything this once: exact, and it says which
+                    // errors are old.
+                    let mut full_after = full_files;
+                    for path in changed {
+                        match after_files.get(path) {
+                            Some(bytes) => full_after.insert(path.clone(), bytes.to_vec()),
+                            None => {
+                                full_after.remove(path);
+                            }
                         }
                     }
+                    let after = load_root(&full_after, &self.options.load);
+                    let verdict = judge(Some(&full), &after, changed, false);
+                    return Ok((after, verdict, Validation::Full, Some(full_after)));
                 }
-                let after = load_root(&full_after, &self.options.load);
-                let verdict = judge(Some(&full), &after, changed, false);
-                return Ok((after, verdict, Validation::Full, full_after));
+                (0, Validation::Full)
             }
-        }
+        };
         let after = load_root(after_files, &self.options.load);
-        let verdict = judge(None, &after, changed, true);
-        Ok((after, verdict, validation, after_files.clone()))
+        let mut verdict = judge(Some(before), &after, changed, true);
+        // Errors elsewhere in the root are untouched by a change to these
+        // flags: those the tip had, less those in the changed files.
+        let fixed = before
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .filter(|d| {
+                d.location.as_ref().is_some_and(|l| {
+                    changed.contains(&l.file.to_string_lossy().replace('\\', "/"))
+                })
+            })
+            .count();
+        let scoped_old = verdict.preexisting;
+        verdict.preexisting = known.saturating_sub(fixed).max(scoped_old);
+        Ok((after, verdict, validation, None))
     }
 
     fn repo_path(&self, path: &str) -> String {
@@ -635,6 +655,18 @@ impl<'s> Pipeline<'s> {
     }
 }
 
+/// A flag without its descriptive fields: what evaluation depends on.
+fn serving(flag: Option<&crate::model::Flag>) -> Option<String> {
+    flag.and_then(|flag| {
+        let mut flag = flag.clone();
+        flag.description = None;
+        flag.owner = None;
+        flag.expires = None;
+        flag.tags.clear();
+        serde_json::to_string(&flag).ok()
+    })
+}
+
 /// How each touched flag resolves before and after, where that differs.
 fn effects(
     environments: &[String],
@@ -662,6 +694,7 @@ fn effects(
                     before: was.cloned(),
                     after: now.cloned(),
                     protected: protected.contains(environment),
+                    serving: serving(was) != serving(now),
                 });
             }
         }

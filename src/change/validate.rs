@@ -5,12 +5,13 @@
 //! only change that flag's resolution: every check that relates documents
 //! to each other looks from a flag at `flagctl.yaml` and the segment names,
 //! never at another flag (the one exception, a segment no flag uses, is a
-//! warning). So when the tip's root tree is known to be valid, loading
+//! warning). So when the tip's root tree was validated before, loading
 //! `flagctl.yaml`, the segments and the changed flags' files decides
-//! whether the result is valid. Whether a tree was valid is remembered in
-//! `<git common dir>/flagctl/valid-trees-<version>`, one tree id per line:
-//! the first command after a commit made by other means pays for a full
-//! validation, later ones do not.
+//! whether the result is valid, and which of its errors are new. How many
+//! errors a root tree has is remembered in
+//! `<git common dir>/flagctl/valid-trees-<version>`, one `<tree> <errors>`
+//! line per tree: the first command after a commit made by other means
+//! pays for a full validation, later ones do not.
 
 use std::collections::HashSet;
 use std::fs;
@@ -23,10 +24,10 @@ use crate::store::Oid;
 
 /// How many tree ids the cache keeps after compacting.
 const KEEP: usize = 2048;
-/// Above this size (about 6,000 ids) the cache is compacted.
+/// Above this size (about 6,000 lines) the cache is compacted.
 const COMPACT_AT: u64 = 256 * 1024;
 
-/// The set of root trees known to be valid, kept on disk.
+/// What full validations found, per root tree: how many errors (0: valid).
 #[derive(Debug)]
 pub(crate) struct ValidTrees {
     path: Option<PathBuf>,
@@ -46,27 +47,29 @@ impl ValidTrees {
         ValidTrees { path: None }
     }
 
-    /// Whether `tree` was found valid before.
-    pub(crate) fn contains(&self, tree: Oid) -> bool {
-        let Some(path) = &self.path else {
-            return false;
-        };
-        let Ok(text) = fs::read_to_string(path) else {
-            return false;
-        };
+    /// How many errors `tree` has, when it was validated before.
+    pub(crate) fn errors(&self, tree: Oid) -> Option<usize> {
+        let text = fs::read_to_string(self.path.as_ref()?).ok()?;
         let wanted = tree.to_string();
-        text.lines().any(|line| line == wanted)
+        text.lines().rev().find_map(|line| {
+            let (id, errors) = line.split_once(' ')?;
+            if id == wanted {
+                errors.parse().ok()
+            } else {
+                None
+            }
+        })
     }
 
-    /// Remembers that `tree` is valid. Failing to write is not an error: the
-    /// next command validates again.
-    pub(crate) fn insert(&self, tree: Oid) {
+    /// Remembers how many errors `tree` has. Failing to write is not an
+    /// error: the next command validates again.
+    pub(crate) fn insert(&self, tree: Oid, errors: usize) {
         let Some(path) = &self.path else { return };
         let Some(dir) = path.parent() else { return };
         if fs::create_dir_all(dir).is_err() {
             return;
         }
-        let line = format!("{tree}\n");
+        let line = format!("{tree} {errors}\n");
         if let Ok(mut file) = fs::OpenOptions::new().create(true).append(true).open(path) {
             // One short write: concurrent appends do not interleave.
             let _ = file.write_all(line.as_bytes());
@@ -83,7 +86,10 @@ fn compact(path: &Path) {
     let Ok(text) = fs::read_to_string(path) else {
         return;
     };
-    let lines: Vec<&str> = text.lines().filter(|l| l.len() == 40).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_once(' ').is_some_and(|(id, _)| id.len() == 40))
+        .collect();
     let kept = lines[lines.len().saturating_sub(KEEP)..].join("\n") + "\n";
     let temp = path.with_extension(format!("tmp-{}", std::process::id()));
     if fs::write(&temp, kept).is_ok() && fs::rename(&temp, path).is_err() {
@@ -178,15 +184,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = ValidTrees::open(dir.path());
         let id = Oid::from_str("0123456789abcdef0123456789abcdef01234567")?;
-        assert!(!cache.contains(id));
-        cache.insert(id);
-        assert!(cache.contains(id));
-        assert!(!ValidTrees::disabled().contains(id));
+        assert_eq!(cache.errors(id), None);
+        cache.insert(id, 0);
+        assert_eq!(cache.errors(id), Some(0));
+        cache.insert(id, 3);
+        assert_eq!(cache.errors(id), Some(3), "the newest line wins");
+        assert_eq!(ValidTrees::disabled().errors(id), None);
         let path = cache.path.clone().expect("a path");
-        let filler: String = (0..7000).map(|i| format!("{i:040x}\n")).collect();
+        let filler: String = (0..7000).map(|i| format!("{i:040x} 0\n")).collect();
         fs::write(&path, filler).expect("write");
-        cache.insert(id);
-        assert!(cache.contains(id), "the newest id survives compaction");
+        cache.insert(id, 0);
+        assert_eq!(cache.errors(id), Some(0), "the newest id survives compaction");
         let lines = fs::read_to_string(&path).expect("read").lines().count();
         assert_eq!(lines, KEEP);
         Ok(())

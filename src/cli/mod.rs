@@ -11,12 +11,23 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod archive;
 mod build;
+mod disable;
+mod enable;
 mod init;
 mod list;
+pub(crate) mod mutate;
+mod new;
 pub(crate) mod output;
+mod promote;
+mod revert;
+mod rollout;
 pub(crate) mod root;
+mod set;
 mod show;
+mod split;
+mod target;
 mod validate;
 
 pub use output::ColorWhen;
@@ -75,6 +86,10 @@ Examples:
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'
+                                        change a flag: one minimal edit, one commit
+  flagctl disable new-checkout --env prod
+                                        the kill switch
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -105,6 +120,16 @@ enum Command {
     List(list::Args),
     Show(show::Args),
     Build(build::Args),
+    New(new::Args),
+    Set(set::Args),
+    Enable(enable::Args),
+    Disable(disable::Args),
+    Rollout(rollout::Args),
+    Split(split::Args),
+    Target(target::Args),
+    Promote(promote::Args),
+    Revert(revert::Args),
+    Archive(archive::Args),
 }
 
 /// Global options every subcommand sees.
@@ -144,6 +169,16 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::New(args) => new::run(&globals, &args),
+        Command::Set(args) => set::run(&globals, &args),
+        Command::Enable(args) => enable::run(&globals, &args),
+        Command::Disable(args) => disable::run(&globals, &args),
+        Command::Rollout(args) => rollout::run(&globals, &args),
+        Command::Split(args) => split::run(&globals, &args),
+        Command::Target(args) => target::run(&globals, &args),
+        Command::Promote(args) => promote::run(&globals, &args),
+        Command::Revert(args) => revert::run(&globals, &args),
+        Command::Archive(args) => archive::run(&globals, &args),
     };
     match result {
         Ok(code) => code,
