@@ -341,6 +341,9 @@ impl ChangeError {
             ChangeError::Path(_) => {
                 "write paths like `description`, `default.rollout.on` or `rules[0].serve`".into()
             }
+            ChangeError::Edit { path, .. } if path.contains("/overlays/") || path.starts_with("overlays/") => {
+                "an overlay replaces a list as a whole: set the whole list (`rules=[...]`), change the base (no `--env`), or edit the file by hand".into()
+            }
             ChangeError::Edit { .. } => "edit the file by hand and commit it".into(),
             ChangeError::UncommittedChanges { path, .. } => format!(
                 "commit or stash your changes to `{path}` first (`git stash push -- {path}`); flagctl never commits them along"

@@ -465,10 +465,17 @@ fn require_variant(key: &FlagKey, flag: &Flag, variant: &str) -> Result<(), Chan
 }
 
 /// The resolved `default` with its rollout replaced (other keys, such as
-/// `experiment`, kept) and `by` set when given.
-fn default_with_rollout(doc: &Value, weights: &[(String, u32)], by: Option<&str>) -> Value {
-    let mut map = match doc.get("default") {
-        Some(Value::Object(map)) => map.clone(),
+/// `experiment`, kept) and `by` set when given. When the environment serves
+/// a plain variant, the base's rollout settings (`by`, `experiment`) carry
+/// over, so that the overlay need not repeat or remove them.
+fn default_with_rollout(
+    doc: &Value,
+    inherited: Option<&Value>,
+    weights: &[(String, u32)],
+    by: Option<&str>,
+) -> Value {
+    let mut map = match (doc.get("default"), inherited) {
+        (Some(Value::Object(map)), _) | (_, Some(Value::Object(map))) => map.clone(),
         _ => Map::new(),
     };
     let rollout: Map<String, Value> = weights
@@ -574,7 +581,8 @@ fn plan_rollout(
         percent(p),
         in_environment(environment)
     );
-    let desired = default_with_rollout(&doc, &weights, by);
+    let base_default = inherited(state, key, environment, "default");
+    let desired = default_with_rollout(&doc, base_default.as_ref(), &weights, by);
     let edits = fit_edit(state, &file, key, environment, "default", desired)
         .into_iter()
         .collect();
@@ -663,7 +671,8 @@ fn plan_split(
     }
     summary.push_str(&by_text);
     summary.push_str(&in_environment(environment));
-    let desired = default_with_rollout(&doc, &weights, by);
+    let base_default = inherited(state, key, environment, "default");
+    let desired = default_with_rollout(&doc, base_default.as_ref(), &weights, by);
     let edits = fit_edit(state, &file, key, environment, "default", desired)
         .into_iter()
         .collect();

@@ -420,10 +420,13 @@ fn confirm(prepared: &Prepared, globals: &Globals) -> anyhow::Result<()> {
     let names = format!("`{}`", prepared.protected.join("`, `"));
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !terminal {
-        return Err(UserError::new(format!(
-            "{names} {} protected: this change needs confirmation",
-            if prepared.protected.len() == 1 { "is" } else { "are" }
-        ))
+        let named = prepared.plan.environment.as_ref().is_some_and(|e| prepared.protected == [e.clone()]);
+        let message = if named {
+            format!("{names} is protected: this change needs confirmation")
+        } else {
+            format!("this change alters what protected {names} serves: it needs confirmation")
+        };
+        return Err(UserError::new(message)
         .help("run it again with `--yes`, or see the change first with `--dry-run`")
         .into());
     }

@@ -146,31 +146,34 @@ impl Store {
     /// Whether a root-relative path holds uncommitted work, and which:
     /// `None` when committing over it loses nothing.
     ///
-    /// Like [`Store::path_status`], except that a file whose index entry and
-    /// working-tree content are versions committed on the branch (at `tip`
-    /// or up to 64 first-parent commits before it) is not counted: that is
-    /// what another process's commit looks like until it has written the
-    /// file out, and overwriting it loses nothing.
+    /// Like [`Store::path_status`] against `tip` (the branch tip a change
+    /// was prepared on), except that a file whose index entry and
+    /// working-tree content are both versions committed on the branch (at
+    /// `tip` or up to 64 first-parent commits before it) is not counted:
+    /// that is what another process's commit looks like until it has
+    /// written the file out, and overwriting it loses nothing. Only this
+    /// path is looked at (no directory scan), so the cost does not grow
+    /// with the number of flags.
     pub fn uncommitted_edits(
         &self,
         path: &str,
         tip: Option<Oid>,
     ) -> Result<Option<PathStatus>, StoreError> {
-        let status = self.path_status(path)?;
-        if !status.has_uncommitted_changes() {
-            return Ok(None);
-        }
-        let (PathStatus::Modified | PathStatus::Staged, Some(tip)) = (status, tip) else {
-            return Ok(Some(status));
-        };
         let repo_path = self.repo_path(path)?;
         let workdir = self.require_workdir("checking a file's status")?;
         let file = workdir.join(&repo_path);
+        let mut index = self.repo.index().context("read the index")?;
+        index.read(true).context("read the index")?;
+        let entry_path = Path::new(&repo_path);
+        if (1..=3).any(|stage| index.get_path(entry_path, stage).is_some()) {
+            return Ok(Some(PathStatus::Conflicted));
+        }
+        let in_index = index.get_path(entry_path, 0).map(|e| e.id);
         let in_worktree = match std::fs::symlink_metadata(&file) {
             Ok(metadata) if metadata.is_file() => Some(
                 Oid::hash_file(ObjectType::Blob, &file).context("hash a working-tree file")?,
             ),
-            Ok(_) => return Ok(Some(status)),
+            Ok(_) => return Ok(Some(PathStatus::Modified)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
                 return Err(StoreError::Io {
@@ -180,23 +183,29 @@ impl Store {
                 });
             }
         };
-        let mut index = self.repo.index().context("read the index")?;
-        index.read(true).context("read the index")?;
-        let in_index = index.get_path(Path::new(&repo_path), 0).map(|e| e.id);
-        let mut seen_worktree = false;
-        let mut seen_index = false;
+        let Some(tip) = tip else {
+            return Ok(match (in_index, in_worktree) {
+                (None, None) => None,
+                (None, Some(_)) => Some(PathStatus::Untracked),
+                (Some(_), _) => Some(PathStatus::Staged),
+            });
+        };
         let mut commit = self.repo.find_commit(tip).context("read the branch tip")?;
+        let at_tip = self.version_in(&commit, entry_path)?;
+        if in_index == at_tip && in_worktree == at_tip {
+            return Ok(None);
+        }
+        let status = match (in_index, in_worktree) {
+            (None, Some(_)) => PathStatus::Untracked,
+            _ if in_index != at_tip => PathStatus::Staged,
+            _ => PathStatus::Modified,
+        };
+        let (mut seen_index, mut seen_worktree) = (false, false);
         for _ in 0..STALE_WINDOW {
-            let tree = commit.tree().context("read a commit's tree")?;
-            let version = match tree.get_path(Path::new(&repo_path)) {
-                Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Some(entry.id()),
-                Ok(_) => return Ok(Some(status)),
-                Err(e) if e.code() == ErrorCode::NotFound => None,
-                Err(e) => return Err(StoreError::git("look up a path", e)),
-            };
-            seen_worktree |= version == in_worktree;
+            let version = self.version_in(&commit, entry_path)?;
             seen_index |= version == in_index;
-            if seen_worktree && seen_index {
+            seen_worktree |= version == in_worktree;
+            if seen_index && seen_worktree {
                 return Ok(None);
             }
             match commit.parent(0) {
@@ -205,6 +214,17 @@ impl Store {
             }
         }
         Ok(Some(status))
+    }
+
+    /// The blob at `path` (repository-relative) in a commit, if any.
+    fn version_in(&self, commit: &git2::Commit<'_>, path: &Path) -> Result<Option<Oid>, StoreError> {
+        let tree = commit.tree().context("read a commit's tree")?;
+        match tree.get_path(path) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(StoreError::git("look up a path", e)),
+        }
     }
 
     fn subtree<'r>(
