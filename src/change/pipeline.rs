@@ -486,7 +486,7 @@ impl<'s> Pipeline<'s> {
         }
         if check_worktree {
             for file in &files {
-                if let Some(status) = self.store.uncommitted_edits(&file.path, Some(base))? {
+                if let Some(status) = self.store.uncommitted_edits(&file.path)? {
                     return Err(ChangeError::UncommittedChanges {
                         path: file.repo_path.clone(),
                         status,

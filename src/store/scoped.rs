@@ -146,19 +146,14 @@ impl Store {
     /// Whether a root-relative path holds uncommitted work, and which:
     /// `None` when committing over it loses nothing.
     ///
-    /// Like [`Store::path_status`] against `tip` (the branch tip a change
-    /// was prepared on), except that a file whose index entry and
-    /// working-tree content are both versions committed on the branch (at
-    /// `tip` or up to 64 first-parent commits before it) is not counted:
-    /// that is what another process's commit looks like until it has
-    /// written the file out, and overwriting it loses nothing. Only this
-    /// path is looked at (no directory scan), so the cost does not grow
-    /// with the number of flags.
-    pub fn uncommitted_edits(
-        &self,
-        path: &str,
-        tip: Option<Oid>,
-    ) -> Result<Option<PathStatus>, StoreError> {
+    /// Like [`Store::path_status`], except that a file whose index entry and
+    /// working-tree content are both versions committed on the current
+    /// branch (at its tip or up to 64 first-parent commits before it) is
+    /// not counted: that is what another process's commit looks like until
+    /// it has written the file out, and overwriting it loses nothing. Only
+    /// this path is looked at (no directory scan), so the cost does not
+    /// grow with the number of flags.
+    pub fn uncommitted_edits(&self, path: &str) -> Result<Option<PathStatus>, StoreError> {
         let repo_path = self.repo_path(path)?;
         let workdir = self.require_workdir("checking a file's status")?;
         let file = workdir.join(&repo_path);
@@ -182,6 +177,12 @@ impl Store {
                     source,
                 });
             }
+        };
+        // Read after the file: a commit's ref moves before its files are
+        // written, so whatever was read above is reachable from here.
+        let tip = match self.head()? {
+            super::Head::Branch { id, .. } => id,
+            super::Head::Detached { id } => Some(id),
         };
         let Some(tip) = tip else {
             return Ok(match (in_index, in_worktree) {
