@@ -1,0 +1,391 @@
+//! The compiled form of flags, rules, conditions and segments, and the
+//! per-condition tests that run at evaluation time.
+//!
+//! Everything here is built once by [`super::compile`] and only read
+//! afterwards: attribute names are pre-hashed, operands pre-parsed, segments
+//! resolved to indices, rollout weights turned into cumulative ranges. Nothing
+//! here allocates, locks or panics when evaluating.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+
+use super::bucketing::BucketingSalt;
+use super::context::{AttributeValue, Context};
+use super::evaluation::ErrorCode;
+use super::pattern::Pattern;
+use super::time::{self, Nanos};
+use super::version::{self, OwnedVersion};
+use crate::model::{FlagType, Operator};
+
+/// One flag, ready to evaluate.
+#[derive(Debug)]
+pub(crate) struct CompiledFlag {
+    /// Position in the snapshot's sorted flag keys.
+    pub(crate) index: u32,
+    pub(crate) key: Box<str>,
+    pub(crate) kind: FlagType,
+    pub(crate) enabled: bool,
+    pub(crate) off_variant: Option<u32>,
+    pub(crate) variants: Box<[CompiledVariant]>,
+    pub(crate) salt: BucketingSalt,
+    /// Targeting key to variant index; `None` when the flag targets nobody.
+    pub(crate) targets: Option<Box<FxHashMap<Box<str>, u32>>>,
+    pub(crate) rules: Box<[CompiledRule]>,
+    pub(crate) default: CompiledServe,
+}
+
+/// A variant: its name, its value and its counter slot in the snapshot.
+#[derive(Debug)]
+pub(crate) struct CompiledVariant {
+    pub(crate) name: Box<str>,
+    pub(crate) value: Value,
+    pub(crate) slot: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) when: Cond,
+    pub(crate) serve: CompiledServe,
+}
+
+#[derive(Debug)]
+pub(crate) enum CompiledServe {
+    /// A variant index.
+    Variant(u32),
+    Rollout(CompiledRollout),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRollout {
+    pub(crate) by: AttrPath,
+    /// `by` as written (`key` when absent), for explanations.
+    pub(crate) by_name: Box<str>,
+    /// Cumulative ranges in declared order: the variant of the first range
+    /// whose end is above the bucket is served.
+    pub(crate) ranges: Box<[Range]>,
+    pub(crate) experiment: Option<Box<str>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Range {
+    /// Exclusive end, in buckets (`0..=100000`).
+    pub(crate) end: u32,
+    pub(crate) variant: u32,
+}
+
+/// A segment, ready to evaluate.
+#[derive(Debug)]
+pub(crate) struct CompiledSegment {
+    pub(crate) name: Box<str>,
+    pub(crate) include: Option<Box<FxHashSet<Box<str>>>>,
+    pub(crate) exclude: Option<Box<FxHashSet<Box<str>>>>,
+    pub(crate) when: Option<Cond>,
+}
+
+/// A condition.
+#[derive(Debug)]
+pub(crate) enum Cond {
+    All(Box<[Cond]>),
+    Any(Box<[Cond]>),
+    Not(Box<Cond>),
+    /// An index into the snapshot's segments.
+    Segment(u32),
+    Attribute(Box<AttrCond>),
+}
+
+/// One part of a dotted attribute name, with its hash.
+#[derive(Debug)]
+pub(crate) struct PathPart {
+    pub(crate) hash: u64,
+    pub(crate) name: Box<str>,
+}
+
+/// Where a condition or rollout reads its value.
+#[derive(Debug)]
+pub(crate) enum AttrPath {
+    /// The targeting key (`attr: key`).
+    Key,
+    /// An attribute; at least one part.
+    Attribute(Box<[PathPart]>),
+}
+
+/// A context value as operators see it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Actual<'c> {
+    Str(&'c str),
+    Number(f64),
+    Bool(bool),
+    List(&'c [AttributeValue]),
+    Map,
+}
+
+impl<'c> Actual<'c> {
+    fn of(value: &'c AttributeValue) -> Actual<'c> {
+        match value {
+            AttributeValue::String(s) => Actual::Str(s),
+            AttributeValue::Number(n) => Actual::Number(*n),
+            AttributeValue::Bool(b) => Actual::Bool(*b),
+            AttributeValue::List(items) => Actual::List(items),
+            AttributeValue::Map(_) => Actual::Map,
+        }
+    }
+}
+
+impl AttrPath {
+    /// The value at this path, `None` when absent (an empty targeting key is
+    /// absent).
+    #[inline]
+    pub(crate) fn resolve<'c>(&self, context: &'c Context) -> Option<Actual<'c>> {
+        match self {
+            AttrPath::Key => {
+                let key = context.targeting_key();
+                (!key.is_empty()).then_some(Actual::Str(key))
+            }
+            AttrPath::Attribute(parts) => {
+                let (first, rest) = parts.split_first()?;
+                let mut value = context.attributes().find(first.hash, &first.name)?;
+                for part in rest {
+                    let AttributeValue::Map(map) = value else {
+                        return None;
+                    };
+                    value = map.find(part.hash, &part.name)?;
+                }
+                Some(Actual::of(value))
+            }
+        }
+    }
+}
+
+/// `{ attr, op, value(s) }`, compiled.
+#[derive(Debug)]
+pub(crate) struct AttrCond {
+    pub(crate) path: AttrPath,
+    pub(crate) test: Test,
+    /// As written, for explanations.
+    pub(crate) attr: Box<str>,
+    pub(crate) op: Operator,
+    pub(crate) operand: Option<Value>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Scalar {
+    String(Box<str>),
+    Number(f64),
+    Bool(bool),
+}
+
+/// Up to this many strings, `in` compares one by one; beyond, it hashes.
+const FEW_STRINGS: usize = 8;
+
+#[derive(Debug)]
+pub(crate) enum StringSet {
+    Few(Box<[Box<str>]>),
+    Many(Box<FxHashSet<Box<str>>>),
+}
+
+impl StringSet {
+    pub(crate) fn new(strings: Vec<Box<str>>) -> StringSet {
+        if strings.len() <= FEW_STRINGS {
+            StringSet::Few(strings.into_boxed_slice())
+        } else {
+            StringSet::Many(Box::new(strings.into_iter().collect()))
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            StringSet::Few(strings) => strings.is_empty(),
+            StringSet::Many(strings) => strings.is_empty(),
+        }
+    }
+
+    #[inline]
+    fn contains(&self, needle: &str) -> bool {
+        match self {
+            StringSet::Few(strings) => strings.iter().any(|s| **s == *needle),
+            StringSet::Many(strings) => strings.contains(needle),
+        }
+    }
+}
+
+/// The operands of `in` / `not_in`, split by type.
+#[derive(Debug)]
+pub(crate) struct ScalarSet {
+    pub(crate) strings: StringSet,
+    pub(crate) numbers: Box<[f64]>,
+    pub(crate) bools: Box<[bool]>,
+}
+
+impl ScalarSet {
+    /// Whether the set holds `actual`; an error when it holds values, but
+    /// none of `actual`'s type.
+    #[inline]
+    fn contains(&self, actual: Actual<'_>) -> Result<bool, ErrorCode> {
+        match actual {
+            Actual::Str(s) if !self.strings.is_empty() => Ok(self.strings.contains(s)),
+            Actual::Number(n) if !self.numbers.is_empty() => Ok(self.numbers.contains(&n)),
+            Actual::Bool(b) if !self.bools.is_empty() => Ok(self.bools.contains(&b)),
+            // Nothing is in an empty list, whatever its type.
+            _ if self.strings.is_empty() && self.numbers.is_empty() && self.bools.is_empty() => Ok(false),
+            _ => Err(ErrorCode::AttributeTypeMismatch),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compare {
+    Eq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Compare {
+    #[inline]
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Compare::Eq => ordering == Equal,
+            Compare::Lt => ordering == Less,
+            Compare::Lte => ordering != Greater,
+            Compare::Gt => ordering == Greater,
+            Compare::Gte => ordering != Less,
+        }
+    }
+}
+
+/// What an attribute condition tests, with pre-parsed operands.
+#[derive(Debug)]
+pub(crate) enum Test {
+    Exists,
+    Eq(Scalar),
+    Neq(Scalar),
+    In(ScalarSet),
+    NotIn(ScalarSet),
+    Contains(Box<str>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    Matches(Pattern),
+    Number(Compare, f64),
+    Semver(Compare, OwnedVersion),
+    /// `true` for `before`, `false` for `after`.
+    Time(bool, Nanos),
+}
+
+#[inline]
+fn scalar_eq(scalar: &Scalar, actual: Actual<'_>) -> Result<bool, ErrorCode> {
+    match (scalar, actual) {
+        (Scalar::String(expected), Actual::Str(s)) => Ok(**expected == *s),
+        (Scalar::Number(expected), Actual::Number(n)) => Ok(*expected == n),
+        (Scalar::Bool(expected), Actual::Bool(b)) => Ok(*expected == b),
+        _ => Err(ErrorCode::AttributeTypeMismatch),
+    }
+}
+
+impl Test {
+    /// Applies the test to a context value; a missing value matches nothing
+    /// but `exists`' negation, a value of the wrong type is an error.
+    #[inline]
+    pub(crate) fn apply(&self, actual: Option<Actual<'_>>) -> Result<bool, ErrorCode> {
+        let Some(actual) = actual else {
+            return Ok(false);
+        };
+        match self {
+            Test::Exists => Ok(true),
+            Test::Eq(expected) => scalar_eq(expected, actual),
+            Test::Neq(expected) => scalar_eq(expected, actual).map(|equal| !equal),
+            Test::In(set) => set.contains(actual),
+            Test::NotIn(set) => set.contains(actual).map(|found| !found),
+            Test::Contains(needle) => match actual {
+                Actual::Str(s) => Ok(s.contains(&**needle)),
+                Actual::List(items) => Ok(items
+                    .iter()
+                    .any(|item| matches!(item, AttributeValue::String(s) if **s == **needle))),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::StartsWith(prefix) => match actual {
+                Actual::Str(s) => Ok(s.starts_with(&**prefix)),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::EndsWith(suffix) => match actual {
+                Actual::Str(s) => Ok(s.ends_with(&**suffix)),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::Matches(pattern) => match actual {
+                Actual::Str(s) => Ok(pattern.is_match(s)),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::Number(compare, expected) => match actual {
+                Actual::Number(n) => Ok(n.partial_cmp(expected).is_some_and(|o| compare.holds(o))),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::Semver(compare, expected) => match actual {
+                Actual::Str(s) => match version::parse(s) {
+                    Some(version) => Ok(compare.holds(version.precedence(&expected.as_version()))),
+                    None => Err(ErrorCode::InvalidAttributeValue),
+                },
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::Time(before, expected) => {
+                let nanos = match actual {
+                    Actual::Str(s) => time::parse_rfc3339(s),
+                    Actual::Number(seconds) => time::from_unix_seconds(seconds),
+                    _ => return Err(ErrorCode::AttributeTypeMismatch),
+                };
+                match nanos {
+                    Some(nanos) if *before => Ok(nanos < *expected),
+                    Some(nanos) => Ok(nanos > *expected),
+                    None => Err(ErrorCode::InvalidAttributeValue),
+                }
+            }
+        }
+    }
+}
+
+/// A number as the text a rollout hashes: integers in decimal, written into
+/// `buffer`; `None` for fractions and numbers beyond ±2^53.
+pub(crate) fn integer_text(number: f64, buffer: &mut [u8; 20]) -> Option<&str> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if number.fract() != 0.0 || !(-EXACT..=EXACT).contains(&number) {
+        return None;
+    }
+    #[expect(clippy::cast_possible_truncation, reason = "an integer within ±2^53")]
+    let integer = number as i64;
+    let mut magnitude = integer.unsigned_abs();
+    let mut start = buffer.len();
+    loop {
+        start = start.checked_sub(1)?;
+        let digit = u8::try_from(magnitude % 10).ok()?;
+        *buffer.get_mut(start)? = b'0' + digit;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if integer < 0 {
+        start = start.checked_sub(1)?;
+        *buffer.get_mut(start)? = b'-';
+    }
+    std::str::from_utf8(buffer.get(start..)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_as_text() {
+        let mut buffer = [0; 20];
+        assert_eq!(integer_text(0.0, &mut buffer), Some("0"));
+        assert_eq!(integer_text(42.0, &mut buffer), Some("42"));
+        assert_eq!(integer_text(-7.0, &mut buffer), Some("-7"));
+        assert_eq!(integer_text(9_007_199_254_740_992.0, &mut buffer), Some("9007199254740992"));
+        assert_eq!(integer_text(-9_007_199_254_740_992.0, &mut buffer), Some("-9007199254740992"));
+        assert_eq!(integer_text(1.5, &mut buffer), None);
+        assert_eq!(integer_text(f64::NAN, &mut buffer), None);
+        assert_eq!(integer_text(f64::INFINITY, &mut buffer), None);
+        assert_eq!(integer_text(1e300, &mut buffer), None);
+    }
+}
