@@ -161,6 +161,24 @@ impl From<u64> for AttributeValue {
     }
 }
 
+impl From<usize> for AttributeValue {
+    /// Integers beyond 2^53 lose precision, as in JSON.
+    fn from(value: usize) -> Self {
+        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        let number = value as f64;
+        AttributeValue::Number(number)
+    }
+}
+
+impl From<isize> for AttributeValue {
+    /// Integers beyond ±2^53 lose precision, as in JSON.
+    fn from(value: isize) -> Self {
+        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        let number = value as f64;
+        AttributeValue::Number(number)
+    }
+}
+
 impl<T: Into<AttributeValue>> From<Vec<T>> for AttributeValue {
     fn from(values: Vec<T>) -> Self {
         AttributeValue::List(values.into_iter().map(Into::into).collect())

@@ -119,4 +119,19 @@ mod tests {
         assert!(Pattern::new(r"(?<=a)b").is_err());
         assert!(Pattern::new(r"\w{1000}{1000}").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn dfa_agrees_with_regex_on_any_text(
+            pattern in proptest::sample::select(vec![
+                r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$", r"(?i)beta", r"\d{3}-\d{4}", r"^(DE|FR|NL)$",
+                r"[^\x00-\x7F]", r"a*b+c?", r"\w+\s\w+", r".", r"^$",
+            ]),
+            haystack in "\\PC{0,30}|[a-z0-9@.\\- ]{0,30}",
+        ) {
+            let compiled = Pattern::new(pattern).expect("valid");
+            let regex = regex::Regex::new(pattern).expect("valid");
+            proptest::prop_assert_eq!(compiled.is_match(&haystack), regex.is_match(&haystack));
+        }
+    }
 }

@@ -179,4 +179,40 @@ mod tests {
         assert_eq!(from_unix_seconds(f64::NAN), None);
         assert_eq!(from_unix_seconds(1e300), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn generated_times_agree_with_jiff(
+            year in 1i64..=9998,
+            month in 1u32..=12,
+            day in 1u32..=31,
+            hour in 0u32..=23,
+            minute in 0u32..=59,
+            second in 0u32..=59,
+            fraction in proptest::option::of("[0-9]{1,9}"),
+            separator in proptest::sample::select(vec!['T', 't', ' ']),
+            offset in proptest::option::of((proptest::bool::ANY, 0u32..=23, 0u32..=59)),
+        ) {
+            let fraction = fraction.map(|digits| format!(".{digits}")).unwrap_or_default();
+            let offset = match offset {
+                None => "Z".to_owned(),
+                Some((negative, hours, minutes)) => {
+                    format!("{}{hours:02}:{minutes:02}", if negative { '-' } else { '+' })
+                }
+            };
+            let text = format!("{year:04}-{month:02}-{day:02}{separator}{hour:02}:{minute:02}:{second:02}{fraction}{offset}");
+            let valid_day = day <= days_in_month(year, month);
+            proptest::prop_assert_eq!(parse_rfc3339(&text).is_some(), valid_day, "{}", text);
+            if valid_day {
+                proptest::prop_assert_eq!(parse_rfc3339(&text), jiff(&text), "{}", text);
+            }
+        }
+
+        #[test]
+        fn whatever_parses_agrees_with_jiff(text in "[0-9T:.+Zz -]{10,35}") {
+            if let Some(nanos) = parse_rfc3339(&text) {
+                proptest::prop_assert_eq!(Some(nanos), jiff(&text), "{}", text);
+            }
+        }
+    }
 }

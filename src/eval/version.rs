@@ -208,4 +208,36 @@ mod tests {
         assert!(parse("1.2.3+001").is_some());
         assert!(parse("18446744073709551615").is_some());
     }
+
+    /// The padding validation applies (`crate::model::parse_semver` on main),
+    /// with the `semver` crate as the oracle.
+    fn oracle(text: &str) -> Option<semver::Version> {
+        let text = text.trim();
+        let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+        let split = text.find(['-', '+']).unwrap_or(text.len());
+        let (core, rest) = text.split_at(split);
+        match core.matches('.').count() {
+            0 => semver::Version::parse(&format!("{core}.0.0{rest}")).ok(),
+            1 => semver::Version::parse(&format!("{core}.0{rest}")).ok(),
+            _ => semver::Version::parse(text).ok(),
+        }
+    }
+
+    const VERSION: &str = "[vV]?(0|[1-9][0-9]{0,2}|0[0-9])(\\.(0|[1-9][0-9]{0,2}|00)){0,3}(-([0-9A-Za-z-]{1,4}|0[0-9])(\\.[0-9A-Za-z-]{0,3}){0,2})?(\\+[0-9A-Za-z-.]{0,5})?";
+
+    proptest::proptest! {
+        #[test]
+        fn parses_like_the_semver_crate(text in VERSION) {
+            proptest::prop_assert_eq!(parse(&text).is_some(), oracle(&text).is_some(), "{}", text);
+        }
+
+        #[test]
+        fn orders_like_the_semver_crate(a in VERSION, b in VERSION) {
+            if let (Some(mine_a), Some(mine_b), Some(theirs_a), Some(theirs_b)) =
+                (parse(&a), parse(&b), oracle(&a), oracle(&b))
+            {
+                proptest::prop_assert_eq!(mine_a.precedence(&mine_b), theirs_a.cmp_precedence(&theirs_b), "{} vs {}", a, b);
+            }
+        }
+    }
 }
