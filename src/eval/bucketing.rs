@@ -181,7 +181,13 @@ impl BucketingSalt {
     /// murmur3 x86_32 (seed 0) of `salt ++ value`.
     #[inline]
     pub fn hash(&self, value: &str) -> u32 {
-        self.state.update(value.as_bytes()).finish()
+        self.hash_bytes(value.as_bytes())
+    }
+
+    /// murmur3 x86_32 (seed 0) of `salt ++ value`, for bytes.
+    #[inline]
+    pub fn hash_bytes(&self, value: &[u8]) -> u32 {
+        self.state.update(value).finish()
     }
 }
 

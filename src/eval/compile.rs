@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use super::bucketing::BucketingSalt;
 use super::compiled::{
-    AttrCond, AttrPath, CompiledFlag, CompiledRollout, CompiledRule, CompiledSegment, CompiledServe, CompiledVariant,
-    Compare, Cond, PathPart, Range, Scalar, ScalarSet, StringSet, Test,
+    AttrCond, AttrPath, AttrSource, CompiledFlag, CompiledRollout, CompiledRule, CompiledSegment, CompiledServe,
+    CompiledVariant, Compare, Cond, PathPart, Range, Scalar, ScalarSet, StringSet, Test, Text,
 };
-use super::context::name_hash;
+use super::context::name_key;
 use super::pattern::Pattern;
 use super::version::OwnedVersion;
 use crate::model::{
@@ -502,14 +502,21 @@ fn compile_path(name: &str, pointer: &str) -> Result<AttrPath, Located> {
     if name.split('.').any(str::is_empty) {
         return Err(at(pointer, CompileErrorKind::AttributeName(name.to_owned())));
     }
-    Ok(AttrPath::Attribute(
-        name.split('.')
-            .map(|part| PathPart {
-                hash: name_hash(part),
-                name: part.into(),
-            })
-            .collect(),
-    ))
+    let mut parts: Vec<PathPart> = name
+        .split('.')
+        .map(|part| PathPart {
+            key: name_key(part.as_bytes()),
+            name: Text::new(part),
+        })
+        .collect();
+    Ok(match (parts.pop(), parts.is_empty()) {
+        (Some(part), true) => AttrPath::Attribute(part),
+        (Some(last), false) => {
+            parts.push(last);
+            AttrPath::Nested(parts.into_boxed_slice())
+        }
+        (None, _) => return Err(at(pointer, CompileErrorKind::AttributeName(name.to_owned()))),
+    })
 }
 
 fn compile_condition(condition: &Condition, pointer: &str, lookup: &SegmentLookup<'_>) -> Result<Cond, Located> {
@@ -530,7 +537,7 @@ fn compile_condition(condition: &Condition, pointer: &str, lookup: &SegmentLooku
             })?;
             Cond::Segment(index)
         }
-        Condition::Attribute(attribute) => Cond::Attribute(Box::new(compile_attribute(attribute, pointer)?)),
+        Condition::Attribute(attribute) => Cond::Attribute(compile_attribute(attribute, pointer)?),
     })
 }
 
@@ -572,7 +579,7 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
         other => Err(wrong("a string", &value_pointer, other)),
     };
     let scalar = |value: &Value, pointer: &str| match value {
-        Value::String(s) => Ok(Scalar::String(s.as_str().into())),
+        Value::String(s) => Ok(Scalar::String(Text::new(s))),
         Value::Number(n) => Ok(Scalar::Number(n.as_f64().unwrap_or(f64::NAN))),
         Value::Bool(b) => Ok(Scalar::Bool(*b)),
         other => Err(wrong("a string, number or boolean", pointer, other)),
@@ -582,16 +589,18 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
         let mut numbers = Vec::new();
         let mut bools = Vec::new();
         for (index, item) in condition.values.iter().flatten().enumerate() {
-            match scalar(item, &format!("{pointer}/values/{index}"))? {
-                Scalar::String(s) => strings.push(s),
-                Scalar::Number(n) => numbers.push(n),
-                Scalar::Bool(b) => bools.push(b),
+            let pointer = format!("{pointer}/values/{index}");
+            match item {
+                Value::String(s) => strings.push(Box::<str>::from(s.as_str())),
+                Value::Number(n) => numbers.push(n.as_f64().unwrap_or(f64::NAN)),
+                Value::Bool(b) => bools.push(*b),
+                other => return Err(wrong("a string, number or boolean", &pointer, other)),
             }
         }
         Ok(ScalarSet {
             strings: StringSet::new(strings),
-            numbers: numbers.into_boxed_slice(),
-            bools: bools.into_boxed_slice(),
+            others: (!numbers.is_empty() || !bools.is_empty())
+                .then(|| Box::new((numbers.into_boxed_slice(), bools.into_boxed_slice()))),
         })
     };
     let number = |compare| match value {
@@ -661,8 +670,10 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
     Ok(AttrCond {
         path,
         test,
-        attr: condition.attr.as_str().into(),
-        op,
-        operand,
+        source: Box::new(AttrSource {
+            attr: condition.attr.as_str().into(),
+            op,
+            operand,
+        }),
     })
 }

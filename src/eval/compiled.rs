@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
 use super::bucketing::BucketingSalt;
-use super::context::{AttributeValue, Context};
+use super::context::{Actual, AttributeValue, Context, name_key, same_bytes};
 use super::evaluation::ErrorCode;
 use super::pattern::Pattern;
 use super::time::{self, Nanos};
@@ -91,14 +91,65 @@ pub(crate) enum Cond {
     Not(Box<Cond>),
     /// An index into the snapshot's segments.
     Segment(u32),
-    Attribute(Box<AttrCond>),
+    /// Inline, so that testing an attribute follows no pointer.
+    Attribute(AttrCond),
 }
 
-/// One part of a dotted attribute name, with its hash.
+/// How many bytes [`Text`] keeps inline.
+const INLINE: usize = 22;
+
+/// A string compared at evaluation time, in the form context values come
+/// in (see [`Actual`]): packed into a word when at most 7 bytes long, else
+/// inline when short, so that comparing it reads the condition's own cache
+/// line.
+#[derive(Clone, Debug)]
+pub(crate) enum Text {
+    Word(u64),
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    pub(crate) fn new(text: &str) -> Text {
+        if text.len() <= 7 {
+            return Text::Word(name_key(text.as_bytes()));
+        }
+        let mut bytes = [0; INLINE];
+        match (u8::try_from(text.len()), bytes.get_mut(..text.len())) {
+            (Ok(len), Some(prefix)) => {
+                prefix.copy_from_slice(text.as_bytes());
+                Text::Inline { len, bytes }
+            }
+            _ => Text::Heap(text.into()),
+        }
+    }
+
+    /// The bytes of a text longer than 7 bytes (empty for a word).
+    #[inline(always)]
+    pub(crate) fn long_bytes(&self) -> &[u8] {
+        match self {
+            Text::Word(_) => &[],
+            Text::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Text::Heap(text) => text.as_bytes(),
+        }
+    }
+
+    /// Whether a context string is this text.
+    #[inline(always)]
+    pub(crate) fn is(&self, actual: Actual<'_>) -> bool {
+        match (self, actual) {
+            (Text::Word(word), Actual::Word(other)) => *word == other,
+            (Text::Inline { .. } | Text::Heap(_), Actual::Str(bytes)) => same_bytes(self.long_bytes(), bytes),
+            _ => false,
+        }
+    }
+}
+
+/// One part of a dotted attribute name, with its lookup key.
 #[derive(Debug)]
 pub(crate) struct PathPart {
-    pub(crate) hash: u64,
-    pub(crate) name: Box<str>,
+    pub(crate) key: u64,
+    pub(crate) name: Text,
 }
 
 /// Where a condition or rollout reads its value.
@@ -106,30 +157,10 @@ pub(crate) struct PathPart {
 pub(crate) enum AttrPath {
     /// The targeting key (`attr: key`).
     Key,
-    /// An attribute; at least one part.
-    Attribute(Box<[PathPart]>),
-}
-
-/// A context value as operators see it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Actual<'c> {
-    Str(&'c str),
-    Number(f64),
-    Bool(bool),
-    List(&'c [AttributeValue]),
-    Map,
-}
-
-impl<'c> Actual<'c> {
-    fn of(value: &'c AttributeValue) -> Actual<'c> {
-        match value {
-            AttributeValue::String(s) => Actual::Str(s),
-            AttributeValue::Number(n) => Actual::Number(*n),
-            AttributeValue::Bool(b) => Actual::Bool(*b),
-            AttributeValue::List(items) => Actual::List(items),
-            AttributeValue::Map(_) => Actual::Map,
-        }
-    }
+    /// A top-level attribute.
+    Attribute(PathPart),
+    /// A nested attribute (`address.country`): at least two parts.
+    Nested(Box<[PathPart]>),
 }
 
 impl AttrPath {
@@ -140,18 +171,19 @@ impl AttrPath {
         match self {
             AttrPath::Key => {
                 let key = context.targeting_key();
-                (!key.is_empty()).then_some(Actual::Str(key))
+                (!key.is_empty()).then(|| Actual::string(key.as_bytes()))
             }
-            AttrPath::Attribute(parts) => {
+            AttrPath::Attribute(part) => context.attributes().find(part.key, part.name.long_bytes()),
+            AttrPath::Nested(parts) => {
                 let (first, rest) = parts.split_first()?;
-                let mut value = context.attributes().find(first.hash, &first.name)?;
+                let mut value = context.attributes().find(first.key, first.name.long_bytes())?;
                 for part in rest {
-                    let AttributeValue::Map(map) = value else {
+                    let Actual::Map(map) = value else {
                         return None;
                     };
-                    value = map.find(part.hash, &part.name)?;
+                    value = map.find(part.key, part.name.long_bytes())?;
                 }
-                Some(Actual::of(value))
+                Some(value)
             }
         }
     }
@@ -162,7 +194,13 @@ impl AttrPath {
 pub(crate) struct AttrCond {
     pub(crate) path: AttrPath,
     pub(crate) test: Test,
-    /// As written, for explanations.
+    /// What explanations show, out of the way.
+    pub(crate) source: Box<AttrSource>,
+}
+
+/// An attribute condition as written.
+#[derive(Debug)]
+pub(crate) struct AttrSource {
     pub(crate) attr: Box<str>,
     pub(crate) op: Operator,
     pub(crate) operand: Option<Value>,
@@ -170,7 +208,7 @@ pub(crate) struct AttrCond {
 
 #[derive(Debug)]
 pub(crate) enum Scalar {
-    String(Box<str>),
+    String(Text),
     Number(f64),
     Bool(bool),
 }
@@ -180,14 +218,14 @@ const FEW_STRINGS: usize = 8;
 
 #[derive(Debug)]
 pub(crate) enum StringSet {
-    Few(Box<[Box<str>]>),
+    Few(Box<[Text]>),
     Many(Box<FxHashSet<Box<str>>>),
 }
 
 impl StringSet {
     pub(crate) fn new(strings: Vec<Box<str>>) -> StringSet {
         if strings.len() <= FEW_STRINGS {
-            StringSet::Few(strings.into_boxed_slice())
+            StringSet::Few(strings.iter().map(|s| Text::new(s)).collect())
         } else {
             StringSet::Many(Box::new(strings.into_iter().collect()))
         }
@@ -201,10 +239,16 @@ impl StringSet {
     }
 
     #[inline]
-    fn contains(&self, needle: &str) -> bool {
+    fn contains(&self, needle: Actual<'_>) -> bool {
         match self {
-            StringSet::Few(strings) => strings.iter().any(|s| **s == *needle),
-            StringSet::Many(strings) => strings.contains(needle),
+            StringSet::Few(strings) => strings.iter().any(|s| s.is(needle)),
+            StringSet::Many(strings) => {
+                let mut buffer = [0; 8];
+                needle
+                    .bytes(&mut buffer)
+                    .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                    .is_some_and(|needle| strings.contains(needle))
+            }
         }
     }
 }
@@ -213,8 +257,8 @@ impl StringSet {
 #[derive(Debug)]
 pub(crate) struct ScalarSet {
     pub(crate) strings: StringSet,
-    pub(crate) numbers: Box<[f64]>,
-    pub(crate) bools: Box<[bool]>,
+    /// Numbers and booleans, rarer, out of the way.
+    pub(crate) others: Option<Box<(Box<[f64]>, Box<[bool]>)>>,
 }
 
 impl ScalarSet {
@@ -222,12 +266,16 @@ impl ScalarSet {
     /// none of `actual`'s type.
     #[inline]
     fn contains(&self, actual: Actual<'_>) -> Result<bool, ErrorCode> {
+        let (numbers, bools): (&[f64], &[bool]) = match &self.others {
+            Some(others) => (&others.0, &others.1),
+            None => (&[], &[]),
+        };
         match actual {
-            Actual::Str(s) if !self.strings.is_empty() => Ok(self.strings.contains(s)),
-            Actual::Number(n) if !self.numbers.is_empty() => Ok(self.numbers.contains(&n)),
-            Actual::Bool(b) if !self.bools.is_empty() => Ok(self.bools.contains(&b)),
+            Actual::Word(_) | Actual::Str(_) if !self.strings.is_empty() => Ok(self.strings.contains(actual)),
+            Actual::Number(n) if !numbers.is_empty() => Ok(numbers.contains(&n)),
+            Actual::Bool(b) if !bools.is_empty() => Ok(bools.contains(&b)),
             // Nothing is in an empty list, whatever its type.
-            _ if self.strings.is_empty() && self.numbers.is_empty() && self.bools.is_empty() => Ok(false),
+            _ if self.strings.is_empty() && numbers.is_empty() && bools.is_empty() => Ok(false),
             _ => Err(ErrorCode::AttributeTypeMismatch),
         }
     }
@@ -277,11 +325,18 @@ pub(crate) enum Test {
 #[inline]
 fn scalar_eq(scalar: &Scalar, actual: Actual<'_>) -> Result<bool, ErrorCode> {
     match (scalar, actual) {
-        (Scalar::String(expected), Actual::Str(s)) => Ok(**expected == *s),
+        (Scalar::String(expected), Actual::Word(_) | Actual::Str(_)) => Ok(expected.is(actual)),
         (Scalar::Number(expected), Actual::Number(n)) => Ok(*expected == n),
         (Scalar::Bool(expected), Actual::Bool(b)) => Ok(*expected == b),
         _ => Err(ErrorCode::AttributeTypeMismatch),
     }
+}
+
+/// The bytes of a context string as `str`; they came from one, so this only
+/// fails if something is very wrong.
+#[inline]
+fn text(bytes: &[u8]) -> Result<&str, ErrorCode> {
+    std::str::from_utf8(bytes).map_err(|_| ErrorCode::General)
 }
 
 impl Test {
@@ -292,6 +347,7 @@ impl Test {
         let Some(actual) = actual else {
             return Ok(false);
         };
+        let mut buffer = [0; 8];
         match self {
             Test::Exists => Ok(true),
             Test::Eq(expected) => scalar_eq(expected, actual),
@@ -299,40 +355,44 @@ impl Test {
             Test::In(set) => set.contains(actual),
             Test::NotIn(set) => set.contains(actual).map(|found| !found),
             Test::Contains(needle) => match actual {
-                Actual::Str(s) => Ok(s.contains(&**needle)),
                 Actual::List(items) => Ok(items
                     .iter()
                     .any(|item| matches!(item, AttributeValue::String(s) if **s == **needle))),
-                _ => Err(ErrorCode::AttributeTypeMismatch),
+                _ => match actual.bytes(&mut buffer) {
+                    Some(s) => Ok(text(s)?.contains(&**needle)),
+                    None => Err(ErrorCode::AttributeTypeMismatch),
+                },
             },
-            Test::StartsWith(prefix) => match actual {
-                Actual::Str(s) => Ok(s.starts_with(&**prefix)),
-                _ => Err(ErrorCode::AttributeTypeMismatch),
+            Test::StartsWith(prefix) => match actual.bytes(&mut buffer) {
+                Some(s) => Ok(s.starts_with(prefix.as_bytes())),
+                None => Err(ErrorCode::AttributeTypeMismatch),
             },
-            Test::EndsWith(suffix) => match actual {
-                Actual::Str(s) => Ok(s.ends_with(&**suffix)),
-                _ => Err(ErrorCode::AttributeTypeMismatch),
+            Test::EndsWith(suffix) => match actual.bytes(&mut buffer) {
+                Some(s) => Ok(s.ends_with(suffix.as_bytes())),
+                None => Err(ErrorCode::AttributeTypeMismatch),
             },
-            Test::Matches(pattern) => match actual {
-                Actual::Str(s) => Ok(pattern.is_match(s)),
-                _ => Err(ErrorCode::AttributeTypeMismatch),
+            Test::Matches(pattern) => match actual.bytes(&mut buffer) {
+                Some(s) => Ok(pattern.is_match(text(s)?)),
+                None => Err(ErrorCode::AttributeTypeMismatch),
             },
             Test::Number(compare, expected) => match actual {
                 Actual::Number(n) => Ok(n.partial_cmp(expected).is_some_and(|o| compare.holds(o))),
                 _ => Err(ErrorCode::AttributeTypeMismatch),
             },
-            Test::Semver(compare, expected) => match actual {
-                Actual::Str(s) => match version::parse(s) {
+            Test::Semver(compare, expected) => match actual.bytes(&mut buffer) {
+                Some(s) => match version::parse(text(s)?) {
                     Some(version) => Ok(compare.holds(version.precedence(&expected.as_version()))),
                     None => Err(ErrorCode::InvalidAttributeValue),
                 },
-                _ => Err(ErrorCode::AttributeTypeMismatch),
+                None => Err(ErrorCode::AttributeTypeMismatch),
             },
             Test::Time(before, expected) => {
                 let nanos = match actual {
-                    Actual::Str(s) => time::parse_rfc3339(s),
                     Actual::Number(seconds) => time::from_unix_seconds(seconds),
-                    _ => return Err(ErrorCode::AttributeTypeMismatch),
+                    _ => match actual.bytes(&mut buffer) {
+                        Some(s) => time::parse_rfc3339(text(s)?),
+                        None => return Err(ErrorCode::AttributeTypeMismatch),
+                    },
                 };
                 match nanos {
                     Some(nanos) if *before => Ok(nanos < *expected),

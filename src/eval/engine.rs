@@ -8,7 +8,8 @@
 //! without a check.
 
 use super::bucketing::bucket;
-use super::compiled::{Actual, AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond, integer_text};
+use super::compiled::{AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond, integer_text};
+use super::context::Actual;
 use super::context::Context;
 use super::evaluation::{ErrorCode, Evaluation, Reason, Split};
 use super::snapshot::Snapshot;
@@ -35,7 +36,7 @@ pub(crate) trait Observer<'s> {
     fn rule_checked(&mut self, _index: usize, _matched: bool) {}
     fn default_reached(&mut self) {}
     /// The text a rollout hashed (after the salt).
-    fn hashed(&mut self, _value: &str) {}
+    fn hashed(&mut self, _value: &[u8]) {}
     fn served(&mut self, _serve: &'s CompiledServe, _outcome: Result<Served, ErrorCode>) {}
     /// Before a condition is evaluated.
     fn enter(&mut self) {}
@@ -138,21 +139,25 @@ fn split<'s, O: Observer<'s>>(
     observer: &mut O,
 ) -> Result<Served, ErrorCode> {
     let mut buffer = [0u8; 20];
-    let value = match rollout.by.resolve(context) {
-        Some(Actual::Str(value)) if !value.is_empty() => value,
+    let mut word = [0u8; 8];
+    let resolved = match &rollout.by {
+        // The common case, without packing the key into a word and back.
+        AttrPath::Key => Some(Actual::Str(context.targeting_key().as_bytes())),
+        by => by.resolve(context),
+    };
+    let value = match resolved {
         Some(Actual::Number(number)) => {
-            integer_text(number, &mut buffer).ok_or(ErrorCode::AttributeTypeMismatch)?
+            integer_text(number, &mut buffer).ok_or(ErrorCode::AttributeTypeMismatch)?.as_bytes()
         }
-        Some(Actual::Str(_)) | None => {
-            return Err(match rollout.by {
-                AttrPath::Key => ErrorCode::TargetingKeyMissing,
-                AttrPath::Attribute(_) => ErrorCode::MissingBucketingAttribute,
-            });
-        }
-        Some(Actual::Bool(_) | Actual::List(_) | Actual::Map) => return Err(ErrorCode::AttributeTypeMismatch),
+        Some(actual @ (Actual::Word(_) | Actual::Str(_))) => match actual.bytes(&mut word) {
+            Some(value) if !value.is_empty() => value,
+            _ => return Err(missing(&rollout.by)),
+        },
+        None => return Err(missing(&rollout.by)),
+        Some(Actual::Bool(_) | Actual::List(_) | Actual::Map(_)) => return Err(ErrorCode::AttributeTypeMismatch),
     };
     observer.hashed(value);
-    let hash = flag.salt.hash(value);
+    let hash = flag.salt.hash_bytes(value);
     let bucket = bucket(hash);
     let range = rollout
         .ranges
@@ -164,6 +169,14 @@ fn split<'s, O: Observer<'s>>(
         variant: range.variant,
         split: Some(Split { hash, bucket }),
     })
+}
+
+/// Why a rollout could not bucket.
+fn missing(by: &AttrPath) -> ErrorCode {
+    match by {
+        AttrPath::Key => ErrorCode::TargetingKeyMissing,
+        AttrPath::Attribute(_) | AttrPath::Nested(_) => ErrorCode::MissingBucketingAttribute,
+    }
 }
 
 /// Evaluates a condition; a problem makes it not match and is recorded in

@@ -217,10 +217,13 @@ impl<'s> Recorder<'s> {
                 Some(segment) => format!("segment {}", segment.name),
                 None => "segment ?".to_owned(),
             },
-            Cond::Attribute(attribute) => match &attribute.operand {
-                Some(operand) => format!("{} {} {}", attribute.attr, attribute.op, operand),
-                None => format!("{} {}", attribute.attr, attribute.op),
-            },
+            Cond::Attribute(attribute) => {
+                let source = &attribute.source;
+                match &source.operand {
+                    Some(operand) => format!("{} {} {}", source.attr, source.op, operand),
+                    None => format!("{} {}", source.attr, source.op),
+                }
+            }
         }
     }
 
@@ -240,13 +243,13 @@ fn actual_json(condition: &Cond, context: &Context) -> Option<Value> {
     let Cond::Attribute(attribute) = condition else {
         return None;
     };
-    Some(if &*attribute.attr == "key" {
+    Some(if &*attribute.source.attr == "key" {
         match context.targeting_key() {
             "" => Value::Null,
             key => Value::String(key.to_owned()),
         }
     } else {
-        context.get(&attribute.attr).map_or(Value::Null, |value| value.to_json())
+        context.get(&attribute.source.attr).map_or(Value::Null, |value| value.to_json())
     })
 }
 
@@ -299,8 +302,8 @@ impl<'s> Observer<'s> for Recorder<'s> {
         });
     }
 
-    fn hashed(&mut self, value: &str) {
-        self.hashed = Some(value.to_owned());
+    fn hashed(&mut self, value: &[u8]) {
+        self.hashed = Some(String::from_utf8_lossy(value).into_owned());
     }
 
     fn served(&mut self, serve: &'s CompiledServe, outcome: Result<Served, ErrorCode>) {
