@@ -6,7 +6,9 @@
 //! next user, so caches see a realistic spread of flags and users.
 //!
 //! * floor: a hash-map lookup of the flag key, one murmur3 hash of salt and
-//!   user key, a threshold compare;
+//!   user key, a threshold compare, with user keys from a `Vec<String>`;
+//! * floor-context: the same, reading the user key from the same contexts
+//!   the evaluations get;
 //! * A: boolean, fully on;
 //! * B: 25% rollout by user;
 //! * C: `country in [DE, FR, NL]` and `plan == enterprise`, then a 50% rollout
@@ -143,6 +145,20 @@ fn evaluation(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 let key = &keys[i % FLAGS_PER_SHAPE];
                 let user = &users[i % USERS];
+                black_box(floor_evaluate(&floor, black_box(key), black_box(user)))
+            })
+        });
+    }
+    {
+        // The same floor, reading the user key from the same contexts as
+        // the evaluations below (same inputs, same memory traffic).
+        let keys: Vec<String> = (0..FLAGS_PER_SHAPE).map(|i| flag_key("b-rollout", i)).collect();
+        let mut i = 0usize;
+        group.bench_function("floor-context", |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                let key = &keys[i % FLAGS_PER_SHAPE];
+                let user = contexts[i % USERS].targeting_key();
                 black_box(floor_evaluate(&floor, black_box(key), black_box(user)))
             })
         });

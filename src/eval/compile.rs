@@ -188,19 +188,34 @@ pub(crate) fn compile(environment: &ResolvedEnvironment) -> Result<Compiled, Com
         .zip(0u32..)
         .map(|(name, index)| (name.as_str(), index))
         .collect();
-    let depths = segment_depths(&environment.segments, &names)?;
-    let lookup = SegmentLookup {
-        names: &names,
-        depths: &depths,
-    };
-    let mut segments = Vec::with_capacity(environment.segments.len());
-    for segment in environment.segments.values() {
-        segments.push(compile_segment(segment, &lookup).map_err(|(pointer, kind)| CompileError {
+    let (depths, order) = segment_depths(&environment.segments, &names)?;
+    let ordered: Vec<&Segment> = environment.segments.values().collect();
+    // Segments a segment refers to are compiled before it, so that it can
+    // copy their conditions in.
+    let mut compiled: Vec<Option<CompiledSegment>> = ordered.iter().map(|_| None).collect();
+    for index in order {
+        let Some(segment) = ordered.get(index) else {
+            continue;
+        };
+        let lookup = SegmentLookup {
+            names: &names,
+            depths: &depths,
+            compiled: &compiled,
+        };
+        let done = compile_segment(segment, &lookup).map_err(|(pointer, kind)| CompileError {
             subject: Subject::Segment(segment.name.to_string()),
             pointer,
             kind,
-        })?);
+        })?;
+        if let Some(slot) = compiled.get_mut(index) {
+            *slot = Some(done);
+        }
     }
+    let lookup = SegmentLookup {
+        names: &names,
+        depths: &depths,
+        compiled: &compiled,
+    };
     let mut flags = Vec::with_capacity(environment.flags.len());
     let mut slot_count = 0u32;
     for (index, flag) in (0u32..).zip(environment.flags.values()) {
@@ -211,6 +226,15 @@ pub(crate) fn compile(environment: &ResolvedEnvironment) -> Result<Compiled, Com
                 kind,
             })?,
         );
+    }
+    let segments = compiled.into_iter().flatten().collect::<Vec<_>>();
+    if segments.len() != environment.segments.len() {
+        // Every segment is visited; this would be a bug.
+        return Err(CompileError {
+            subject: Subject::Segment(String::new()),
+            pointer: String::new(),
+            kind: CompileErrorKind::TooDeep,
+        });
     }
     Ok(Compiled {
         flags,
@@ -223,7 +247,14 @@ struct SegmentLookup<'a> {
     names: &'a BTreeMap<&'a str, u32>,
     /// The nesting depth of each segment's `when` (0 without one).
     depths: &'a [usize],
+    /// Segments compiled so far.
+    compiled: &'a [Option<CompiledSegment>],
 }
+
+/// Segments with only a condition of at most this many nodes are copied
+/// into the conditions that name them: evaluation then reads the flag's own
+/// memory instead of following an index.
+const INLINE_SEGMENT_NODES: usize = 16;
 
 impl SegmentLookup<'_> {
     fn find(&self, name: &SegmentName) -> Option<(u32, usize)> {
@@ -245,20 +276,22 @@ enum Visit {
 fn segment_depths(
     segments: &BTreeMap<SegmentName, Segment>,
     names: &BTreeMap<&str, u32>,
-) -> Result<Vec<usize>, CompileError> {
+) -> Result<(Vec<usize>, Vec<usize>), CompileError> {
     let ordered: Vec<&Segment> = segments.values().collect();
     let mut visits = vec![Visit::New; ordered.len()];
     let mut chain = Vec::new();
+    let mut order = Vec::with_capacity(ordered.len());
     for start in 0..ordered.len() {
-        visit(start, &ordered, names, &mut visits, &mut chain)?;
+        visit(start, &ordered, names, &mut visits, &mut chain, &mut order)?;
     }
-    Ok(visits
+    let depths = visits
         .into_iter()
         .map(|visit| match visit {
             Visit::Done(depth) => depth,
             Visit::New | Visit::Active => 0,
         })
-        .collect())
+        .collect();
+    Ok((depths, order))
 }
 
 fn visit(
@@ -267,6 +300,7 @@ fn visit(
     names: &BTreeMap<&str, u32>,
     visits: &mut [Visit],
     chain: &mut Vec<usize>,
+    order: &mut Vec<usize>,
 ) -> Result<usize, CompileError> {
     let Some(segment) = segments.get(index) else {
         return Ok(0);
@@ -304,7 +338,8 @@ fn visit(
             let Some(&target) = names.get(name.as_str()) else {
                 return Err(DepthError::Here(at(pointer, CompileErrorKind::UnknownSegment(name.to_string()))));
             };
-            visit(usize::try_from(target).unwrap_or(usize::MAX), segments, names, visits, chain).map_err(DepthError::Nested)
+            visit(usize::try_from(target).unwrap_or(usize::MAX), segments, names, visits, chain, order)
+                .map_err(DepthError::Nested)
         }),
     };
     chain.pop();
@@ -315,6 +350,7 @@ fn visit(
     if let Some(state) = visits.get_mut(index) {
         *state = Visit::Done(depth);
     }
+    order.push(index);
     Ok(depth)
 }
 
@@ -535,7 +571,22 @@ fn compile_condition(condition: &Condition, pointer: &str, lookup: &SegmentLooku
             let (index, _) = lookup.find(segment).ok_or_else(|| {
                 at(format!("{pointer}/segment"), CompileErrorKind::UnknownSegment(segment.to_string()))
             })?;
-            Cond::Segment(index)
+            let compiled = usize::try_from(index)
+                .ok()
+                .and_then(|i| lookup.compiled.get(i))
+                .and_then(Option::as_ref);
+            match compiled {
+                Some(CompiledSegment {
+                    include: None,
+                    exclude: None,
+                    when: Some(when),
+                    ..
+                }) if when.size() <= INLINE_SEGMENT_NODES => Cond::Inlined {
+                    segment: index,
+                    when: Box::new(when.clone()),
+                },
+                _ => Cond::Segment(index),
+            }
         }
         Condition::Attribute(attribute) => Cond::Attribute(compile_attribute(attribute, pointer)?),
     })
@@ -631,10 +682,33 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
     };
     let test = match op {
         Operator::Exists => Test::Exists,
-        Operator::Eq => Test::Eq(scalar(value, &value_pointer)?),
-        Operator::Neq => Test::Neq(scalar(value, &value_pointer)?),
-        Operator::In => Test::In(set()?),
-        Operator::NotIn => Test::NotIn(set()?),
+        Operator::Eq | Operator::Neq => {
+            let negate = op == Operator::Neq;
+            match scalar(value, &value_pointer)? {
+                Scalar::String(Text::Word(word)) => Test::EqWord(word, negate),
+                scalar if negate => Test::Neq(scalar),
+                scalar => Test::Eq(scalar),
+            }
+        }
+        Operator::In | Operator::NotIn => {
+            let negate = op == Operator::NotIn;
+            let set = set()?;
+            let words: Option<Box<[u64]>> = match (&set.strings, &set.others) {
+                (StringSet::Few(strings), None) if !strings.is_empty() => strings
+                    .iter()
+                    .map(|text| match text {
+                        Text::Word(word) => Some(*word),
+                        Text::Inline { .. } | Text::Heap(_) => None,
+                    })
+                    .collect(),
+                _ => None,
+            };
+            match words {
+                Some(words) => Test::InWords(words, negate),
+                None if negate => Test::NotIn(set),
+                None => Test::In(set),
+            }
+        }
         Operator::Contains => Test::Contains(string()?.into()),
         Operator::StartsWith => Test::StartsWith(string()?.into()),
         Operator::EndsWith => Test::EndsWith(string()?.into()),

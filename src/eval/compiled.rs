@@ -84,15 +84,29 @@ pub(crate) struct CompiledSegment {
 }
 
 /// A condition.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Cond {
     All(Box<[Cond]>),
     Any(Box<[Cond]>),
     Not(Box<Cond>),
     /// An index into the snapshot's segments.
     Segment(u32),
+    /// A segment with only a condition, copied into the flag (the index
+    /// names it in explanations).
+    Inlined { segment: u32, when: Box<Cond> },
     /// Inline, so that testing an attribute follows no pointer.
     Attribute(AttrCond),
+}
+
+impl Cond {
+    /// The number of nodes, to keep copies of segments small.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Cond::All(items) | Cond::Any(items) => items.iter().fold(1, |sum, item| sum.saturating_add(item.size())),
+            Cond::Not(inner) | Cond::Inlined { when: inner, .. } => inner.size().saturating_add(1),
+            Cond::Segment(_) | Cond::Attribute(_) => 1,
+        }
+    }
 }
 
 /// How many bytes [`Text`] keeps inline.
@@ -146,14 +160,14 @@ impl Text {
 }
 
 /// One part of a dotted attribute name, with its lookup key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PathPart {
     pub(crate) key: u64,
     pub(crate) name: Text,
 }
 
 /// Where a condition or rollout reads its value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum AttrPath {
     /// The targeting key (`attr: key`).
     Key,
@@ -166,7 +180,7 @@ pub(crate) enum AttrPath {
 impl AttrPath {
     /// The value at this path, `None` when absent (an empty targeting key is
     /// absent).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn resolve<'c>(&self, context: &'c Context) -> Option<Actual<'c>> {
         match self {
             AttrPath::Key => {
@@ -190,7 +204,7 @@ impl AttrPath {
 }
 
 /// `{ attr, op, value(s) }`, compiled.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AttrCond {
     pub(crate) path: AttrPath,
     pub(crate) test: Test,
@@ -199,14 +213,14 @@ pub(crate) struct AttrCond {
 }
 
 /// An attribute condition as written.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AttrSource {
     pub(crate) attr: Box<str>,
     pub(crate) op: Operator,
     pub(crate) operand: Option<Value>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Scalar {
     String(Text),
     Number(f64),
@@ -216,7 +230,7 @@ pub(crate) enum Scalar {
 /// Up to this many strings, `in` compares one by one; beyond, it hashes.
 const FEW_STRINGS: usize = 8;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum StringSet {
     Few(Box<[Text]>),
     Many(Box<FxHashSet<Box<str>>>),
@@ -254,7 +268,7 @@ impl StringSet {
 }
 
 /// The operands of `in` / `not_in`, split by type.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ScalarSet {
     pub(crate) strings: StringSet,
     /// Numbers and booleans, rarer, out of the way.
@@ -305,9 +319,14 @@ impl Compare {
 }
 
 /// What an attribute condition tests, with pre-parsed operands.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Test {
     Exists,
+    /// `eq` (or, negated, `neq`) a string of at most 7 bytes: one integer
+    /// comparison.
+    EqWord(u64, bool),
+    /// `in` (or, negated, `not_in`) a few strings of at most 7 bytes each.
+    InWords(Box<[u64]>, bool),
     Eq(Scalar),
     Neq(Scalar),
     In(ScalarSet),
@@ -342,7 +361,7 @@ fn text(bytes: &[u8]) -> Result<&str, ErrorCode> {
 impl Test {
     /// Applies the test to a context value; a missing value matches nothing
     /// but `exists`' negation, a value of the wrong type is an error.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn apply(&self, actual: Option<Actual<'_>>) -> Result<bool, ErrorCode> {
         let Some(actual) = actual else {
             return Ok(false);
@@ -350,6 +369,17 @@ impl Test {
         let mut buffer = [0; 8];
         match self {
             Test::Exists => Ok(true),
+            Test::EqWord(word, negate) => match actual {
+                Actual::Word(other) => Ok((*word == other) != *negate),
+                // Longer than any word.
+                Actual::Str(_) => Ok(*negate),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::InWords(words, negate) => match actual {
+                Actual::Word(other) => Ok(words.contains(&other) != *negate),
+                Actual::Str(_) => Ok(*negate),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
             Test::Eq(expected) => scalar_eq(expected, actual),
             Test::Neq(expected) => scalar_eq(expected, actual).map(|equal| !equal),
             Test::In(set) => set.contains(actual),

@@ -643,21 +643,25 @@ impl Attributes {
 
     /// The hot-path lookup: `key` is `name_key(name)`, computed when the
     /// snapshot was compiled.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, key: u64, name: &[u8]) -> Option<Actual<'_>> {
-        let start = if self.keys.len() <= LINEAR_SCAN {
-            self.keys.iter().position(|k| *k >= key)?
+        let index = if self.keys.len() <= LINEAR_SCAN {
+            self.keys.iter().position(|k| *k == key)?
         } else {
-            self.keys.partition_point(|k| *k < key)
+            let index = self.keys.partition_point(|k| *k < key);
+            (self.keys.get(index) == Some(&key)).then_some(index)?
         };
-        if !is_hashed(key) {
-            // A short name is its key: found if the key is there.
-            return match (self.keys.get(start), self.slots.get(start)) {
-                (Some(found), Some(slot)) if *found == key => Some(self.actual(&slot.value)),
-                _ => None,
-            };
+        let slot = self.slots.get(index)?;
+        // A short name is its key; a hashed one must be the name.
+        if is_hashed(key) && !same_bytes(self.text(slot.name).as_bytes(), name) {
+            return self.find_colliding(key, name, index);
         }
-        let mut index = start;
+        Some(self.actual(&slot.value))
+    }
+
+    /// `find` when two long names hash alike.
+    #[cold]
+    fn find_colliding(&self, key: u64, name: &[u8], mut index: usize) -> Option<Actual<'_>> {
         while self.keys.get(index) == Some(&key) {
             let slot = self.slots.get(index)?;
             if same_bytes(self.text(slot.name).as_bytes(), name) {

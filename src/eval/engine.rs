@@ -8,7 +8,7 @@
 //! without a check.
 
 use super::bucketing::bucket;
-use super::compiled::{AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond, integer_text};
+use super::compiled::{AttrCond, AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond, integer_text};
 use super::context::Actual;
 use super::context::Context;
 use super::evaluation::{ErrorCode, Evaluation, Reason, Split};
@@ -179,8 +179,45 @@ fn missing(by: &AttrPath) -> ErrorCode {
     }
 }
 
+/// Evaluates an attribute test.
+#[inline(always)]
+fn attribute<'s, O: Observer<'s>>(
+    attribute: &'s AttrCond,
+    condition: &'s Cond,
+    context: &Context,
+    error: &mut Option<ErrorCode>,
+    observer: &mut O,
+) -> bool {
+    observer.enter();
+    let outcome = attribute.test.apply(attribute.path.resolve(context));
+    observer.leave(condition, outcome, context);
+    match outcome {
+        Ok(matched) => matched,
+        Err(code) => {
+            error.get_or_insert(code);
+            false
+        }
+    }
+}
+
+/// Evaluates a part of `all`/`any`: attribute tests without a call.
+#[inline(always)]
+fn part<'s, O: Observer<'s>>(
+    snapshot: &'s Snapshot,
+    item: &'s Cond,
+    context: &Context,
+    error: &mut Option<ErrorCode>,
+    observer: &mut O,
+) -> bool {
+    match item {
+        Cond::Attribute(test) => attribute(test, item, context, error, observer),
+        _ => condition(snapshot, item, context, error, observer),
+    }
+}
+
 /// Evaluates a condition; a problem makes it not match and is recorded in
 /// `error` (the first one wins).
+#[inline]
 fn condition<'s, O: Observer<'s>>(
     snapshot: &'s Snapshot,
     condition: &'s Cond,
@@ -188,13 +225,16 @@ fn condition<'s, O: Observer<'s>>(
     error: &mut Option<ErrorCode>,
     observer: &mut O,
 ) -> bool {
+    if let Cond::Attribute(test) = condition {
+        return attribute(test, condition, context, error, observer);
+    }
     observer.enter();
     let outcome = match condition {
-        Cond::Attribute(attribute) => attribute.test.apply(attribute.path.resolve(context)),
+        Cond::Attribute(test) => test.test.apply(test.path.resolve(context)),
         Cond::All(items) => {
             let mut all = true;
             for (index, item) in items.iter().enumerate() {
-                if !self::condition(snapshot, item, context, error, observer) {
+                if !part(snapshot, item, context, error, observer) {
                     observer.skipped(items.get(index + 1..).unwrap_or_default());
                     all = false;
                     break;
@@ -205,7 +245,7 @@ fn condition<'s, O: Observer<'s>>(
         Cond::Any(items) => {
             let mut any = false;
             for (index, item) in items.iter().enumerate() {
-                if self::condition(snapshot, item, context, error, observer) {
+                if part(snapshot, item, context, error, observer) {
                     observer.skipped(items.get(index + 1..).unwrap_or_default());
                     any = true;
                     break;
@@ -213,7 +253,8 @@ fn condition<'s, O: Observer<'s>>(
             }
             Ok(any)
         }
-        Cond::Not(inner) => Ok(!self::condition(snapshot, inner, context, error, observer)),
+        Cond::Not(inner) => Ok(!part(snapshot, inner, context, error, observer)),
+        Cond::Inlined { when, .. } => Ok(part(snapshot, when, context, error, observer)),
         Cond::Segment(index) => Ok(snapshot
             .segment(*index)
             .is_some_and(|segment| self::segment(snapshot, segment, context, error, observer))),

@@ -213,7 +213,7 @@ impl<'s> Recorder<'s> {
             Cond::All(_) => "all".to_owned(),
             Cond::Any(_) => "any".to_owned(),
             Cond::Not(_) => "not".to_owned(),
-            Cond::Segment(index) => match self.snapshot.segment(*index) {
+            Cond::Segment(index) | Cond::Inlined { segment: index, .. } => match self.snapshot.segment(*index) {
                 Some(segment) => format!("segment {}", segment.name),
                 None => "segment ?".to_owned(),
             },

@@ -292,6 +292,54 @@ fn segments() {
 }
 
 #[test]
+fn small_segments_are_copied_in_and_still_explained() {
+    let snapshot = snapshot(
+        vec![rule_flag(json!({"segment": "eu-enterprise"}))],
+        vec![
+            json!({"name": "eu", "when": {"attr": "country", "op": "in", "values": ["DE", "FR", "NL"]}}),
+            json!({"name": "eu-enterprise", "when": {"all": [
+                {"segment": "eu"}, {"attr": "plan", "op": "eq", "value": "enterprise"}
+            ]}}),
+        ],
+    );
+    let yes = Context::new("u").with("country", "NL").with("plan", "enterprise");
+    let no = Context::new("u").with("country", "US").with("plan", "enterprise");
+    assert_eq!(snapshot.evaluate("f", &yes).variant(), Some("on"));
+    assert_eq!(snapshot.evaluate("f", &no).variant(), Some("off"));
+    let json = serde_json::to_value(snapshot.explain("f", &yes)).expect("serializes");
+    let condition = &json["steps"][0]["condition"];
+    assert_eq!(condition["condition"], "segment eu-enterprise");
+    assert_eq!(condition["children"][0]["condition"], "all");
+    assert_eq!(condition["children"][0]["children"][0]["condition"], "segment eu");
+    assert_eq!(
+        condition["children"][0]["children"][0]["children"][0]["condition"],
+        "country in [\"DE\",\"FR\",\"NL\"]"
+    );
+}
+
+#[test]
+fn long_strings_compare_too() {
+    let u = user();
+    assert!(matches(json!({"attr": "email", "op": "eq", "value": "ada@example.com"}), &u));
+    assert!(!matches(json!({"attr": "email", "op": "eq", "value": "DE"}), &u));
+    assert!(matches(json!({"attr": "email", "op": "neq", "value": "DE"}), &u));
+    assert!(!matches(json!({"attr": "country", "op": "eq", "value": "ada@example.com"}), &u));
+    assert!(matches(json!({"attr": "email", "op": "in", "values": ["x", "ada@example.com"]}), &u));
+    assert!(!matches(json!({"attr": "email", "op": "in", "values": ["DE", "FR"]}), &u));
+    assert!(matches(json!({"attr": "email", "op": "not_in", "values": ["DE", "FR"]}), &u));
+    let long = "a string value well beyond twenty-two bytes";
+    let context = Context::new("a-targeting-key-longer-than-22-bytes").with("long", long);
+    assert!(matches(json!({"attr": "long", "op": "eq", "value": long}), &context));
+    assert!(matches(json!({"attr": "long", "op": "starts_with", "value": "a string"}), &context));
+    assert!(matches(json!({"attr": "key", "op": "eq", "value": "a-targeting-key-longer-than-22-bytes"}), &context));
+    assert!(matches(json!({"attr": "key", "op": "in", "values": ["a-targeting-key-longer-than-22-bytes"]}), &context));
+    let short = Context::new("bob");
+    assert!(matches(json!({"attr": "key", "op": "eq", "value": "bob"}), &short));
+    assert!(matches(json!({"attr": "key", "op": "in", "values": ["alice", "bob"]}), &short));
+    assert!(matches(json!({"attr": "key", "op": "ends_with", "value": "ob"}), &short));
+}
+
+#[test]
 fn evaluation_order() {
     let snapshot = snapshot(
         vec![json!({
