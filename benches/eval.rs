@@ -39,7 +39,9 @@ fn flag_key(shape: &str, index: usize) -> String {
 fn flag(shape: &str, key: &str) -> Value {
     match shape {
         "a-on" => json!({"key": key, "type": "boolean", "default": "on"}),
-        "b-rollout" => json!({"key": key, "type": "boolean", "default": {"rollout": {"on": 25, "off": 75}}}),
+        "b-rollout" => {
+            json!({"key": key, "type": "boolean", "default": {"rollout": {"on": 25, "off": 75}}})
+        }
         "c-rules" => json!({"key": key, "type": "boolean", "rules": [
             {"when": {"all": [
                 {"attr": "country", "op": "in", "values": ["DE", "FR", "NL"]},
@@ -138,7 +140,9 @@ fn evaluation(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("evaluation");
     {
-        let keys: Vec<String> = (0..FLAGS_PER_SHAPE).map(|i| flag_key("b-rollout", i)).collect();
+        let keys: Vec<String> = (0..FLAGS_PER_SHAPE)
+            .map(|i| flag_key("b-rollout", i))
+            .collect();
         let mut i = 0usize;
         group.bench_function("floor", |b| {
             b.iter(|| {
@@ -152,7 +156,9 @@ fn evaluation(c: &mut Criterion) {
     {
         // The same floor, reading the user key from the same contexts as
         // the evaluations below (same inputs, same memory traffic).
-        let keys: Vec<String> = (0..FLAGS_PER_SHAPE).map(|i| flag_key("b-rollout", i)).collect();
+        let keys: Vec<String> = (0..FLAGS_PER_SHAPE)
+            .map(|i| flag_key("b-rollout", i))
+            .collect();
         let mut i = 0usize;
         group.bench_function("floor-context", |b| {
             b.iter(|| {
@@ -171,7 +177,11 @@ fn evaluation(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 let key = &keys[i % FLAGS_PER_SHAPE];
                 let context = &contexts[i % USERS];
-                black_box(snapshot.evaluate(black_box(key), black_box(context)).value())
+                black_box(
+                    snapshot
+                        .evaluate(black_box(key), black_box(context))
+                        .value(),
+                )
             })
         });
     }
@@ -209,7 +219,10 @@ fn context_lookup(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             let context = &contexts[i % USERS];
-            black_box((context.get(black_box("country")), context.get(black_box("plan"))))
+            black_box((
+                context.get(black_box("country")),
+                context.get(black_box("plan")),
+            ))
         })
     });
     let mut i = 0usize;

@@ -152,7 +152,13 @@ fn evaluate_everything(snapshot: &Snapshot, keys: &[&str], contexts: &[Context])
             checksum += snapshot.string_value(key, context, "default").len() as u64;
             checksum += snapshot.number_value(key, context, 0.0) as u64;
             checksum += u64::from(snapshot.json_value(key, context, &default).is_null());
-            checksum += u64::from(snapshot.bool_evaluation(key, context, true).evaluation.error_code().is_some());
+            checksum += u64::from(
+                snapshot
+                    .bool_evaluation(key, context, true)
+                    .evaluation
+                    .error_code()
+                    .is_some(),
+            );
         }
     }
     checksum
@@ -167,7 +173,11 @@ fn evaluation_does_not_allocate() {
 
     // Without `word-boundary`, whose pattern keeps the regex crate's matcher,
     // nothing allocates even the first time.
-    let dfa_keys: Vec<&str> = keys.iter().copied().filter(|key| *key != "word-boundary").collect();
+    let dfa_keys: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|key| *key != "word-boundary")
+        .collect();
     let region = Region::new(GLOBAL);
     let first = evaluate_everything(&snapshot, &dfa_keys, &contexts);
     let cold = region.change();

@@ -29,10 +29,14 @@ fn rollouts(flags: &[(&str, u32)]) -> Snapshot {
 }
 
 fn weighted(weights: &[(&str, f64)]) -> Snapshot {
-    let variants: serde_json::Map<String, Value> =
-        weights.iter().map(|(name, _)| ((*name).to_owned(), json!(name))).collect();
-    let rollout: serde_json::Map<String, Value> =
-        weights.iter().map(|(name, weight)| ((*name).to_owned(), json!(weight))).collect();
+    let variants: serde_json::Map<String, Value> = weights
+        .iter()
+        .map(|(name, _)| ((*name).to_owned(), json!(name)))
+        .collect();
+    let rollout: serde_json::Map<String, Value> = weights
+        .iter()
+        .map(|(name, weight)| ((*name).to_owned(), json!(weight)))
+        .collect();
     let env: ResolvedEnvironment = serde_json::from_value(json!({
         "environment": "prod", "bucketing": "v1", "segments": {},
         "flags": {"split": {"key": "split", "type": "string", "variants": variants, "default": {"rollout": rollout}}}
@@ -100,7 +104,10 @@ fn raising_keeps_everyone_over_many_users() {
         let user = format!("user-{i}");
         let on: Vec<bool> = snapshots.iter().map(|s| is_on(s, "flag", &user)).collect();
         // Once on, on at every larger weight.
-        assert!(on.windows(2).all(|pair| !pair[0] || pair[1]), "{user}: {on:?}");
+        assert!(
+            on.windows(2).all(|pair| !pair[0] || pair[1]),
+            "{user}: {on:?}"
+        );
         assert!(!on[0] && on[steps.len() - 1]);
     }
 }
@@ -114,9 +121,14 @@ fn users() -> impl Iterator<Item = String> {
 #[test]
 fn a_quarter_rollout_serves_a_quarter() {
     let snapshot = rollouts(&[("flag", 25_000)]);
-    let on = users().filter(|user| is_on(&snapshot, "flag", user)).count();
+    let on = users()
+        .filter(|user| is_on(&snapshot, "flag", user))
+        .count();
     let share = on as f64 / USERS as f64;
-    assert!((share - 0.25).abs() <= 0.005, "25% rollout served {share:.4}");
+    assert!(
+        (share - 0.25).abs() <= 0.005,
+        "25% rollout served {share:.4}"
+    );
 }
 
 #[test]
@@ -133,7 +145,10 @@ fn a_fifty_thirty_twenty_split_is_accurate() {
     }
     for (count, expected) in counts.iter().zip([0.5, 0.3, 0.2]) {
         let share = *count as f64 / USERS as f64;
-        assert!((share - expected).abs() <= 0.005, "expected {expected}, served {share:.4}: {counts:?}");
+        assert!(
+            (share - expected).abs() <= 0.005,
+            "expected {expected}, served {share:.4}: {counts:?}"
+        );
     }
 }
 
@@ -141,10 +156,18 @@ fn a_fifty_thirty_twenty_split_is_accurate() {
 fn fractional_weights_are_honoured() {
     let snapshot = weighted(&[("a", 0.5), ("b", 99.5)]);
     let a = users()
-        .filter(|user| snapshot.evaluate("split", &Context::new(user.as_str())).variant() == Some("a"))
+        .filter(|user| {
+            snapshot
+                .evaluate("split", &Context::new(user.as_str()))
+                .variant()
+                == Some("a")
+        })
         .count();
     let share = a as f64 / USERS as f64;
-    assert!((share - 0.005).abs() <= 0.001, "0.5% rollout served {share:.4}");
+    assert!(
+        (share - 0.005).abs() <= 0.001,
+        "0.5% rollout served {share:.4}"
+    );
 }
 
 /// Two flags at 50%: whether a user has one says nothing about the other.
@@ -160,11 +183,15 @@ fn flags_bucket_independently() {
     for row in &joint {
         for &count in row {
             let share = count as f64 / USERS as f64;
-            assert!((share - 0.25).abs() <= 0.005, "joint distribution {joint:?}");
+            assert!(
+                (share - 0.25).abs() <= 0.005,
+                "joint distribution {joint:?}"
+            );
         }
     }
     // The phi coefficient of the two on/off variables is close to 0.
     let [[n00, n01], [n10, n11]] = joint.map(|row| row.map(|count| count as f64));
-    let phi = (n11 * n00 - n10 * n01) / ((n10 + n11) * (n00 + n01) * (n01 + n11) * (n00 + n10)).sqrt();
+    let phi =
+        (n11 * n00 - n10 * n01) / ((n10 + n11) * (n00 + n01) * (n01 + n11) * (n00 + n10)).sqrt();
     assert!(phi.abs() < 0.01, "correlation {phi}");
 }

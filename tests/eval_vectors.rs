@@ -19,7 +19,10 @@ fn hex(value: &Value) -> u32 {
 #[test]
 fn design_vectors() {
     assert_eq!(murmur3_x86_32(b"fractional-flagjack", 0), 0x9fe8_43e0);
-    assert_eq!(BucketingSalt::new("fractional-flag").hash("jack"), 0x9fe8_43e0);
+    assert_eq!(
+        BucketingSalt::new("fractional-flag").hash("jack"),
+        0x9fe8_43e0
+    );
     // flagd-testbed's edge keys hash alone (an empty salt).
     let empty = BucketingSalt::new("");
     for (key, hash) in [
@@ -44,10 +47,24 @@ fn hash_vectors() {
         let value = vector["value"].as_str().expect("value");
         let expected = hex(&vector["hash"]);
         let whole = format!("{salt}{value}");
-        assert_eq!(murmur3_x86_32(whole.as_bytes(), 0), expected, "{salt:?} ++ {value:?}");
-        assert_eq!(murmur3_x86_32_concat(salt.as_bytes(), value.as_bytes(), 0), expected);
-        assert_eq!(BucketingSalt::new(salt).hash(value), expected, "{salt:?} ++ {value:?}");
-        assert_eq!(u64::from(bucket(expected)), vector["bucket"].as_u64().expect("bucket"));
+        assert_eq!(
+            murmur3_x86_32(whole.as_bytes(), 0),
+            expected,
+            "{salt:?} ++ {value:?}"
+        );
+        assert_eq!(
+            murmur3_x86_32_concat(salt.as_bytes(), value.as_bytes(), 0),
+            expected
+        );
+        assert_eq!(
+            BucketingSalt::new(salt).hash(value),
+            expected,
+            "{salt:?} ++ {value:?}"
+        );
+        assert_eq!(
+            u64::from(bucket(expected)),
+            vector["bucket"].as_u64().expect("bucket")
+        );
     }
 }
 
@@ -66,8 +83,10 @@ fn rollout_vectors() {
                 (name.clone(), json!(percent))
             })
             .collect();
-        let variants: serde_json::Map<String, Value> =
-            weights.keys().map(|name| (name.clone(), Value::String(name.clone()))).collect();
+        let variants: serde_json::Map<String, Value> = weights
+            .keys()
+            .map(|name| (name.clone(), Value::String(name.clone())))
+            .collect();
         let env: ResolvedEnvironment = serde_json::from_value(json!({
             "environment": "prod", "bucketing": "v1", "segments": {},
             "flags": {"flag": {"key": "flag", "salt": salt, "type": "string", "variants": variants,
@@ -82,6 +101,10 @@ fn rollout_vectors() {
             vector["bucket"].as_u64(),
             "{salt:?} ++ {value:?}"
         );
-        assert_eq!(evaluation.variant(), vector["variant"].as_str(), "{salt:?} ++ {value:?}");
+        assert_eq!(
+            evaluation.variant(),
+            vector["variant"].as_str(),
+            "{salt:?} ++ {value:?}"
+        );
     }
 }

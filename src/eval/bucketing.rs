@@ -65,7 +65,7 @@ impl State {
 
     #[inline(always)]
     fn update(mut self, mut data: &[u8]) -> State {
-        #[expect(clippy::cast_possible_truncation, reason = "murmur3 mixes the length modulo 2^32")]
+        // Exact: murmur3 mixes the length modulo 2^32.
         let added = data.len() as u32;
         self.len = self.len.wrapping_add(added);
         if self.pending_len > 0 {
@@ -139,10 +139,8 @@ pub fn murmur3_x86_32_concat(first: &[u8], second: &[u8], seed: u32) -> u32 {
 /// ```
 #[inline]
 pub fn bucket(hash: u32) -> u32 {
-    let scaled = (u64::from(hash) * u64::from(BUCKETS)) >> 32;
-    #[expect(clippy::cast_possible_truncation, reason = "below BUCKETS since hash < 2^32")]
-    let bucket = scaled as u32;
-    bucket
+    // Exact: below BUCKETS since hash < 2^32.
+    ((u64::from(hash) * u64::from(BUCKETS)) >> 32) as u32
 }
 
 /// A flag's bucketing salt with its whole 4-byte blocks already hashed.
@@ -203,13 +201,19 @@ mod tests {
         assert_eq!(murmur3_x86_32(b"", 0xffff_ffff), 0x81f1_6f39);
         assert_eq!(murmur3_x86_32(&[0xff, 0xff, 0xff, 0xff], 0), 0x7629_3b50);
         assert_eq!(murmur3_x86_32(&[0x21, 0x43, 0x65, 0x87], 0), 0xf55b_516b);
-        assert_eq!(murmur3_x86_32(&[0x21, 0x43, 0x65, 0x87], 0x5082_edee), 0x2362_f9de);
+        assert_eq!(
+            murmur3_x86_32(&[0x21, 0x43, 0x65, 0x87], 0x5082_edee),
+            0x2362_f9de
+        );
         assert_eq!(murmur3_x86_32(&[0x21, 0x43, 0x65], 0), 0x7e4a_8634);
         assert_eq!(murmur3_x86_32(&[0x21, 0x43], 0), 0xa0f7_b07a);
         assert_eq!(murmur3_x86_32(&[0x21], 0), 0x7266_1cf4);
         assert_eq!(murmur3_x86_32(&[0, 0, 0, 0], 0), 0x2362_f9de);
         assert_eq!(murmur3_x86_32(b"Hello, world!", 1234), 0xfaf6_cdb3);
-        assert_eq!(murmur3_x86_32(b"The quick brown fox jumps over the lazy dog", 0x9747_b28c), 0x2fa8_26cd);
+        assert_eq!(
+            murmur3_x86_32(b"The quick brown fox jumps over the lazy dog", 0x9747_b28c),
+            0x2fa8_26cd
+        );
     }
 
     #[test]
@@ -218,10 +222,18 @@ mod tests {
         let whole = murmur3_x86_32(data, 0);
         for split in 0..=data.len() {
             let (first, second) = data.split_at(split);
-            assert_eq!(murmur3_x86_32_concat(first, second, 0), whole, "split at {split}");
+            assert_eq!(
+                murmur3_x86_32_concat(first, second, 0),
+                whole,
+                "split at {split}"
+            );
             let salt = std::str::from_utf8(first).expect("ascii");
             let value = std::str::from_utf8(second).expect("ascii");
-            assert_eq!(BucketingSalt::new(salt).hash(value), whole, "salt split at {split}");
+            assert_eq!(
+                BucketingSalt::new(salt).hash(value),
+                whole,
+                "salt split at {split}"
+            );
         }
     }
 

@@ -16,15 +16,16 @@ use serde_json::Value;
 
 use super::bucketing::BucketingSalt;
 use super::compiled::{
-    AttrCond, AttrPath, AttrSource, CompiledFlag, CompiledRollout, CompiledRule, CompiledSegment, CompiledServe,
-    CompiledVariant, Compare, Cond, PathPart, Range, Scalar, ScalarSet, StringSet, Test, Text,
+    AttrCond, AttrPath, AttrSource, Compare, CompiledFlag, CompiledRollout, CompiledRule,
+    CompiledSegment, CompiledServe, CompiledVariant, Cond, Others, PathPart, Range, Scalar, ScalarSet,
+    StringSet, Test, Text,
 };
 use super::context::name_key;
 use super::pattern::Pattern;
 use super::version::OwnedVersion;
 use crate::model::{
-    Arity, AttributeCondition, Condition, Flag, FlagType, Operator, ResolvedEnvironment, Segment, SegmentName, Serve,
-    WEIGHT_TOTAL, Weight,
+    Arity, AttributeCondition, Condition, Flag, FlagType, Operator, ResolvedEnvironment, Segment,
+    SegmentName, Serve, WEIGHT_TOTAL, Weight,
 };
 
 /// How deep conditions may nest, counting every `all`, `any`, `not` and
@@ -219,13 +220,13 @@ pub(crate) fn compile(environment: &ResolvedEnvironment) -> Result<Compiled, Com
     let mut flags = Vec::with_capacity(environment.flags.len());
     let mut slot_count = 0u32;
     for (index, flag) in (0u32..).zip(environment.flags.values()) {
-        flags.push(
-            compile_flag(flag, index, &mut slot_count, &lookup).map_err(|(pointer, kind)| CompileError {
+        flags.push(compile_flag(flag, index, &mut slot_count, &lookup).map_err(
+            |(pointer, kind)| CompileError {
                 subject: Subject::Flag(flag.key.to_string()),
                 pointer,
                 kind,
-            })?,
-        );
+            },
+        )?);
     }
     let segments = compiled.into_iter().flatten().collect::<Vec<_>>();
     if segments.len() != environment.segments.len() {
@@ -321,7 +322,10 @@ fn visit(
                 .filter_map(|&i| segments.get(i).map(|s| format!("`{}`", s.name)))
                 .collect();
             cycle.push(format!("`{}`", segment.name));
-            return Err(located(at("", CompileErrorKind::SegmentCycle(cycle.join(" -> ")))));
+            return Err(located(at(
+                "",
+                CompileErrorKind::SegmentCycle(cycle.join(" -> ")),
+            )));
         }
         Some(Visit::New) | None => {}
     }
@@ -336,10 +340,20 @@ fn visit(
         None => Ok(0),
         Some(when) => condition_depth(when, 1, "/when", &mut |name, pointer| {
             let Some(&target) = names.get(name.as_str()) else {
-                return Err(DepthError::Here(at(pointer, CompileErrorKind::UnknownSegment(name.to_string()))));
+                return Err(DepthError::Here(at(
+                    pointer,
+                    CompileErrorKind::UnknownSegment(name.to_string()),
+                )));
             };
-            visit(usize::try_from(target).unwrap_or(usize::MAX), segments, names, visits, chain, order)
-                .map_err(DepthError::Nested)
+            visit(
+                usize::try_from(target).unwrap_or(usize::MAX),
+                segments,
+                names,
+                visits,
+                chain,
+                order,
+            )
+            .map_err(DepthError::Nested)
         }),
     };
     chain.pop();
@@ -375,21 +389,37 @@ fn condition_depth(
     }
     Ok(match condition {
         Condition::All { all: items } | Condition::Any { any: items } => {
-            let word = if matches!(condition, Condition::All { .. }) { "all" } else { "any" };
+            let word = if matches!(condition, Condition::All { .. }) {
+                "all"
+            } else {
+                "any"
+            };
             let mut deepest = 0;
             for (index, item) in items.iter().enumerate() {
-                let depth = condition_depth(item, level + 1, &format!("{pointer}/{word}/{index}"), segment_depth)?;
+                let depth = condition_depth(
+                    item,
+                    level + 1,
+                    &format!("{pointer}/{word}/{index}"),
+                    segment_depth,
+                )?;
                 deepest = deepest.max(depth);
             }
             1 + deepest
         }
-        Condition::Not { not } => 1 + condition_depth(not, level + 1, &format!("{pointer}/not"), segment_depth)?,
-        Condition::Segment { segment } => 1 + segment_depth(segment, &format!("{pointer}/segment"))?,
+        Condition::Not { not } => {
+            1 + condition_depth(not, level + 1, &format!("{pointer}/not"), segment_depth)?
+        }
+        Condition::Segment { segment } => {
+            1 + segment_depth(segment, &format!("{pointer}/segment"))?
+        }
         Condition::Attribute(_) => 1,
     })
 }
 
-fn compile_segment(segment: &Segment, lookup: &SegmentLookup<'_>) -> Result<CompiledSegment, Located> {
+fn compile_segment(
+    segment: &Segment,
+    lookup: &SegmentLookup<'_>,
+) -> Result<CompiledSegment, Located> {
     let set = |keys: &[String]| -> Option<Box<FxHashSet<Box<str>>>> {
         (!keys.is_empty()).then(|| Box::new(keys.iter().map(|key| key.as_str().into()).collect()))
     };
@@ -408,12 +438,18 @@ fn compile_segment(segment: &Segment, lookup: &SegmentLookup<'_>) -> Result<Comp
     })
 }
 
-fn check_depth(condition: &Condition, pointer: &str, lookup: &SegmentLookup<'_>) -> Result<(), Located> {
+fn check_depth(
+    condition: &Condition,
+    pointer: &str,
+    lookup: &SegmentLookup<'_>,
+) -> Result<(), Located> {
     let depth = condition_depth(condition, 1, pointer, &mut |name, pointer| {
-        lookup
-            .find(name)
-            .map(|(_, depth)| depth)
-            .ok_or_else(|| DepthError::Here(at(pointer, CompileErrorKind::UnknownSegment(name.to_string()))))
+        lookup.find(name).map(|(_, depth)| depth).ok_or_else(|| {
+            DepthError::Here(at(
+                pointer,
+                CompileErrorKind::UnknownSegment(name.to_string()),
+            ))
+        })
     })
     .map_err(|error| match error {
         DepthError::Here(here) => here,
@@ -433,8 +469,14 @@ fn compile_flag(
 ) -> Result<CompiledFlag, Located> {
     let implicit;
     let (declared, off_variant) = if flag.kind == FlagType::Boolean && flag.variants.is_empty() {
-        implicit = IndexMap::from([("on".to_owned(), Value::Bool(true)), ("off".to_owned(), Value::Bool(false))]);
-        (&implicit, Some(flag.off_variant.as_deref().unwrap_or("off")))
+        implicit = IndexMap::from([
+            ("on".to_owned(), Value::Bool(true)),
+            ("off".to_owned(), Value::Bool(false)),
+        ]);
+        (
+            &implicit,
+            Some(flag.off_variant.as_deref().unwrap_or("off")),
+        )
     } else {
         (&flag.variants, flag.off_variant.as_deref())
     };
@@ -462,7 +504,9 @@ fn compile_flag(
             .and_then(|index| u32::try_from(index).ok())
             .ok_or_else(|| at(pointer, CompileErrorKind::UnknownVariant(name.to_owned())))
     };
-    let off_variant = off_variant.map(|name| variant_index(name, "/off_variant")).transpose()?;
+    let off_variant = off_variant
+        .map(|name| variant_index(name, "/off_variant"))
+        .transpose()?;
     let mut targets: FxHashMap<Box<str>, u32> = FxHashMap::default();
     for (variant, keys) in &flag.targets {
         let pointer = format!("/targets/{}", token(variant));
@@ -481,14 +525,18 @@ fn compile_flag(
                 }
                 let total = rollout.total();
                 if total != u64::from(WEIGHT_TOTAL) {
-                    #[expect(clippy::cast_precision_loss, reason = "a display value")]
+                    // Exact: a display value.
                     let shown = total as f64 / 1000.0;
-                    return Err(at(weights_pointer, CompileErrorKind::WeightTotal(shown.to_string())));
+                    return Err(at(
+                        weights_pointer,
+                        CompileErrorKind::WeightTotal(shown.to_string()),
+                    ));
                 }
                 let mut end = 0u32;
                 let mut ranges = Vec::with_capacity(rollout.weights.len());
                 for (name, weight) in &rollout.weights {
-                    let variant = variant_index(name, &format!("{weights_pointer}/{}", token(name)))?;
+                    let variant =
+                        variant_index(name, &format!("{weights_pointer}/{}", token(name)))?;
                     end = end.saturating_add(Weight::thousandths(*weight));
                     ranges.push(Range { end, variant });
                 }
@@ -536,7 +584,10 @@ fn compile_path(name: &str, pointer: &str) -> Result<AttrPath, Located> {
         return Ok(AttrPath::Key);
     }
     if name.split('.').any(str::is_empty) {
-        return Err(at(pointer, CompileErrorKind::AttributeName(name.to_owned())));
+        return Err(at(
+            pointer,
+            CompileErrorKind::AttributeName(name.to_owned()),
+        ));
     }
     let mut parts: Vec<PathPart> = name
         .split('.')
@@ -551,25 +602,51 @@ fn compile_path(name: &str, pointer: &str) -> Result<AttrPath, Located> {
             parts.push(last);
             AttrPath::Nested(parts.into_boxed_slice())
         }
-        (None, _) => return Err(at(pointer, CompileErrorKind::AttributeName(name.to_owned()))),
+        (None, _) => {
+            return Err(at(
+                pointer,
+                CompileErrorKind::AttributeName(name.to_owned()),
+            ));
+        }
     })
 }
 
-fn compile_condition(condition: &Condition, pointer: &str, lookup: &SegmentLookup<'_>) -> Result<Cond, Located> {
+fn compile_condition(
+    condition: &Condition,
+    pointer: &str,
+    lookup: &SegmentLookup<'_>,
+) -> Result<Cond, Located> {
     Ok(match condition {
         Condition::All { all: items } | Condition::Any { any: items } => {
-            let word = if matches!(condition, Condition::All { .. }) { "all" } else { "any" };
+            let word = if matches!(condition, Condition::All { .. }) {
+                "all"
+            } else {
+                "any"
+            };
             let compiled = items
                 .iter()
                 .enumerate()
-                .map(|(index, item)| compile_condition(item, &format!("{pointer}/{word}/{index}"), lookup))
+                .map(|(index, item)| {
+                    compile_condition(item, &format!("{pointer}/{word}/{index}"), lookup)
+                })
                 .collect::<Result<Box<[Cond]>, Located>>()?;
-            if word == "all" { Cond::All(compiled) } else { Cond::Any(compiled) }
+            if word == "all" {
+                Cond::All(compiled)
+            } else {
+                Cond::Any(compiled)
+            }
         }
-        Condition::Not { not } => Cond::Not(Box::new(compile_condition(not, &format!("{pointer}/not"), lookup)?)),
+        Condition::Not { not } => Cond::Not(Box::new(compile_condition(
+            not,
+            &format!("{pointer}/not"),
+            lookup,
+        )?)),
         Condition::Segment { segment } => {
             let (index, _) = lookup.find(segment).ok_or_else(|| {
-                at(format!("{pointer}/segment"), CompileErrorKind::UnknownSegment(segment.to_string()))
+                at(
+                    format!("{pointer}/segment"),
+                    CompileErrorKind::UnknownSegment(segment.to_string()),
+                )
             })?;
             let compiled = usize::try_from(index)
                 .ok()
@@ -598,19 +675,34 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
     let value_pointer = format!("{pointer}/value");
     match (op.arity(), &condition.value, &condition.values) {
         (Arity::None, Some(_), _) | (Arity::List, Some(_), _) => {
-            return Err(at(value_pointer, CompileErrorKind::UnexpectedOperand { op, field: "value" }));
+            return Err(at(
+                value_pointer,
+                CompileErrorKind::UnexpectedOperand { op, field: "value" },
+            ));
         }
         (Arity::None | Arity::One, _, Some(_)) => {
             return Err(at(
                 format!("{pointer}/values"),
-                CompileErrorKind::UnexpectedOperand { op, field: "values" },
+                CompileErrorKind::UnexpectedOperand {
+                    op,
+                    field: "values",
+                },
             ));
         }
         (Arity::One, None, _) => {
-            return Err(at(pointer, CompileErrorKind::MissingOperand { op, field: "value" }));
+            return Err(at(
+                pointer,
+                CompileErrorKind::MissingOperand { op, field: "value" },
+            ));
         }
         (Arity::List, _, None) => {
-            return Err(at(pointer, CompileErrorKind::MissingOperand { op, field: "values" }));
+            return Err(at(
+                pointer,
+                CompileErrorKind::MissingOperand {
+                    op,
+                    field: "values",
+                },
+            ));
         }
         _ => {}
     }
@@ -651,7 +743,12 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
         Ok(ScalarSet {
             strings: StringSet::new(strings),
             others: (!numbers.is_empty() || !bools.is_empty())
-                .then(|| Box::new((numbers.into_boxed_slice(), bools.into_boxed_slice()))),
+                .then(|| {
+                    Box::new(Others {
+                        numbers: numbers.into_boxed_slice(),
+                        bools: bools.into_boxed_slice(),
+                    })
+                }),
         })
     };
     let number = |compare| match value {
@@ -661,8 +758,17 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
     let semver = |compare| match value {
         Value::String(text) => OwnedVersion::parse(text)
             .map(|version| Test::Semver(compare, version))
-            .ok_or_else(|| at(value_pointer.as_str(), CompileErrorKind::Semver(text.clone()))),
-        other => Err(wrong("a version string (quoted, so `1.10` stays `1.10`)", &value_pointer, other)),
+            .ok_or_else(|| {
+                at(
+                    value_pointer.as_str(),
+                    CompileErrorKind::Semver(text.clone()),
+                )
+            }),
+        other => Err(wrong(
+            "a version string (quoted, so `1.10` stays `1.10`)",
+            &value_pointer,
+            other,
+        )),
     };
     let time = |before| match value {
         Value::String(text) => text

@@ -93,7 +93,10 @@ pub(crate) enum Cond {
     Segment(u32),
     /// A segment with only a condition, copied into the flag (the index
     /// names it in explanations).
-    Inlined { segment: u32, when: Box<Cond> },
+    Inlined {
+        segment: u32,
+        when: Box<Cond>,
+    },
     /// Inline, so that testing an attribute follows no pointer.
     Attribute(AttrCond),
 }
@@ -102,7 +105,9 @@ impl Cond {
     /// The number of nodes, to keep copies of segments small.
     pub(crate) fn size(&self) -> usize {
         match self {
-            Cond::All(items) | Cond::Any(items) => items.iter().fold(1, |sum, item| sum.saturating_add(item.size())),
+            Cond::All(items) | Cond::Any(items) => items
+                .iter()
+                .fold(1, |sum, item| sum.saturating_add(item.size())),
             Cond::Not(inner) | Cond::Inlined { when: inner, .. } => inner.size().saturating_add(1),
             Cond::Segment(_) | Cond::Attribute(_) => 1,
         }
@@ -153,7 +158,9 @@ impl Text {
     pub(crate) fn is(&self, actual: Actual<'_>) -> bool {
         match (self, actual) {
             (Text::Word(word), Actual::Word(other)) => *word == other,
-            (Text::Inline { .. } | Text::Heap(_), Actual::Str(bytes)) => same_bytes(self.long_bytes(), bytes),
+            (Text::Inline { .. } | Text::Heap(_), Actual::Str(bytes)) => {
+                same_bytes(self.long_bytes(), bytes)
+            }
             _ => false,
         }
     }
@@ -187,10 +194,14 @@ impl AttrPath {
                 let key = context.targeting_key();
                 (!key.is_empty()).then(|| Actual::string(key.as_bytes()))
             }
-            AttrPath::Attribute(part) => context.attributes().find(part.key, part.name.long_bytes()),
+            AttrPath::Attribute(part) => {
+                context.attributes().find(part.key, part.name.long_bytes())
+            }
             AttrPath::Nested(parts) => {
                 let (first, rest) = parts.split_first()?;
-                let mut value = context.attributes().find(first.key, first.name.long_bytes())?;
+                let mut value = context
+                    .attributes()
+                    .find(first.key, first.name.long_bytes())?;
                 for part in rest {
                     let Actual::Map(map) = value else {
                         return None;
@@ -272,7 +283,14 @@ impl StringSet {
 pub(crate) struct ScalarSet {
     pub(crate) strings: StringSet,
     /// Numbers and booleans, rarer, out of the way.
-    pub(crate) others: Option<Box<(Box<[f64]>, Box<[bool]>)>>,
+    pub(crate) others: Option<Box<Others>>,
+}
+
+/// The numbers and booleans of an `in` list.
+#[derive(Clone, Debug)]
+pub(crate) struct Others {
+    pub(crate) numbers: Box<[f64]>,
+    pub(crate) bools: Box<[bool]>,
 }
 
 impl ScalarSet {
@@ -281,11 +299,13 @@ impl ScalarSet {
     #[inline]
     fn contains(&self, actual: Actual<'_>) -> Result<bool, ErrorCode> {
         let (numbers, bools): (&[f64], &[bool]) = match &self.others {
-            Some(others) => (&others.0, &others.1),
+            Some(others) => (&others.numbers, &others.bools),
             None => (&[], &[]),
         };
         match actual {
-            Actual::Word(_) | Actual::Str(_) if !self.strings.is_empty() => Ok(self.strings.contains(actual)),
+            Actual::Word(_) | Actual::Str(_) if !self.strings.is_empty() => {
+                Ok(self.strings.contains(actual))
+            }
             Actual::Number(n) if !numbers.is_empty() => Ok(numbers.contains(&n)),
             Actual::Bool(b) if !bools.is_empty() => Ok(bools.contains(&b)),
             // Nothing is in an empty list, whatever its type.
@@ -441,7 +461,7 @@ pub(crate) fn integer_text(number: f64, buffer: &mut [u8; 20]) -> Option<&str> {
     if number.fract() != 0.0 || !(-EXACT..=EXACT).contains(&number) {
         return None;
     }
-    #[expect(clippy::cast_possible_truncation, reason = "an integer within ±2^53")]
+    // Exact: an integer within ±2^53.
     let integer = number as i64;
     let mut magnitude = integer.unsigned_abs();
     let mut start = buffer.len();
@@ -471,8 +491,14 @@ mod tests {
         assert_eq!(integer_text(0.0, &mut buffer), Some("0"));
         assert_eq!(integer_text(42.0, &mut buffer), Some("42"));
         assert_eq!(integer_text(-7.0, &mut buffer), Some("-7"));
-        assert_eq!(integer_text(9_007_199_254_740_992.0, &mut buffer), Some("9007199254740992"));
-        assert_eq!(integer_text(-9_007_199_254_740_992.0, &mut buffer), Some("-9007199254740992"));
+        assert_eq!(
+            integer_text(9_007_199_254_740_992.0, &mut buffer),
+            Some("9007199254740992")
+        );
+        assert_eq!(
+            integer_text(-9_007_199_254_740_992.0, &mut buffer),
+            Some("-9007199254740992")
+        );
         assert_eq!(integer_text(1.5, &mut buffer), None);
         assert_eq!(integer_text(f64::NAN, &mut buffer), None);
         assert_eq!(integer_text(f64::INFINITY, &mut buffer), None);

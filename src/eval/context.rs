@@ -51,7 +51,8 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
     let (a_words, a_rest) = a.as_chunks::<8>();
     let (b_words, b_rest) = b.as_chunks::<8>();
-    a_words.iter().zip(b_words).all(|(x, y)| x == y) && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
+    a_words.iter().zip(b_words).all(|(x, y)| x == y)
+        && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
 /// One typed attribute value.
@@ -121,9 +122,13 @@ impl AttributeValue {
     pub fn to_json(&self) -> Value {
         match self {
             AttributeValue::String(s) => Value::String(s.to_string()),
-            AttributeValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            AttributeValue::Number(n) => {
+                serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+            }
             AttributeValue::Bool(b) => Value::Bool(*b),
-            AttributeValue::List(items) => Value::Array(items.iter().map(AttributeValue::to_json).collect()),
+            AttributeValue::List(items) => {
+                Value::Array(items.iter().map(AttributeValue::to_json).collect())
+            }
             AttributeValue::Map(map) => map.to_json(),
         }
     }
@@ -180,7 +185,7 @@ impl From<u32> for AttributeValue {
 impl From<i64> for AttributeValue {
     /// Integers beyond ±2^53 lose precision, as in JSON.
     fn from(value: i64) -> Self {
-        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        // Exact: numbers are f64, as in JSON.
         let number = value as f64;
         AttributeValue::Number(number)
     }
@@ -189,7 +194,7 @@ impl From<i64> for AttributeValue {
 impl From<u64> for AttributeValue {
     /// Integers beyond 2^53 lose precision, as in JSON.
     fn from(value: u64) -> Self {
-        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        // Exact: numbers are f64, as in JSON.
         let number = value as f64;
         AttributeValue::Number(number)
     }
@@ -198,7 +203,7 @@ impl From<u64> for AttributeValue {
 impl From<usize> for AttributeValue {
     /// Integers beyond 2^53 lose precision, as in JSON.
     fn from(value: usize) -> Self {
-        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        // Exact: numbers are f64, as in JSON.
         let number = value as f64;
         AttributeValue::Number(number)
     }
@@ -207,7 +212,7 @@ impl From<usize> for AttributeValue {
 impl From<isize> for AttributeValue {
     /// Integers beyond ±2^53 lose precision, as in JSON.
     fn from(value: isize) -> Self {
-        #[expect(clippy::cast_precision_loss, reason = "numbers are f64, as in JSON")]
+        // Exact: numbers are f64, as in JSON.
         let number = value as f64;
         AttributeValue::Number(number)
     }
@@ -273,9 +278,13 @@ impl AttributeRef<'_> {
     pub fn to_json(&self) -> Value {
         match *self {
             AttributeRef::String(s) => Value::String(s.to_owned()),
-            AttributeRef::Number(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+            AttributeRef::Number(n) => {
+                serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+            }
             AttributeRef::Bool(b) => Value::Bool(b),
-            AttributeRef::List(items) => Value::Array(items.iter().map(AttributeValue::to_json).collect()),
+            AttributeRef::List(items) => {
+                Value::Array(items.iter().map(AttributeValue::to_json).collect())
+            }
             AttributeRef::Map(map) => map.to_json(),
         }
     }
@@ -316,7 +325,7 @@ enum Stored {
     String(Span),
     Number(f64),
     Bool(bool),
-    List(Box<Vec<AttributeValue>>),
+    List(Box<[AttributeValue]>),
     Map(Box<Attributes>),
 }
 
@@ -346,7 +355,11 @@ impl<'c> Actual<'c> {
     /// A string value, packed when short.
     #[inline]
     pub(crate) fn string(bytes: &'c [u8]) -> Actual<'c> {
-        if bytes.len() <= 7 { Actual::Word(name_key(bytes)) } else { Actual::Str(bytes) }
+        if bytes.len() <= 7 {
+            Actual::Word(name_key(bytes))
+        } else {
+            Actual::Str(bytes)
+        }
     }
 
     /// The bytes of a string value (unpacking a word into `buffer`).
@@ -369,8 +382,8 @@ impl<'c> Actual<'c> {
 
 /// A map of attribute names to values (one level; dots address nested maps).
 ///
-/// Laid out for lookups: the keys of the names ([`name_key`]: short names
-/// are their own key) in one sorted vector, a cache line for eight of them;
+/// Laid out for lookups: the keys of the names (a name of up to 7 bytes is
+/// its own key, a longer one is hashed) in one sorted vector, a cache line for eight of them;
 /// the names and values in another, short strings inline; longer names and
 /// strings (and a context's targeting key) in one string. Testing
 /// `country in [DE, FR]` reads two cache lines of the context and compares
@@ -394,7 +407,10 @@ const MAX_TEXT: usize = u32::MAX as usize;
 
 impl PartialEq for Attributes {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(name, value)| other.get(name) == Some(value))
+        self.len() == other.len()
+            && self
+                .iter()
+                .all(|(name, value)| other.get(name) == Some(value))
     }
 }
 
@@ -417,7 +433,9 @@ impl Attributes {
     #[inline]
     fn text(&self, span: Span) -> &str {
         let start = span.start as usize;
-        self.text.get(start..start + span.len as usize).unwrap_or_default()
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
     }
 
     /// Appends `text`, returning where it is (empty when the text is full).
@@ -425,7 +443,7 @@ impl Attributes {
         if self.text.len() + text.len() > MAX_TEXT {
             return Span::default();
         }
-        #[expect(clippy::cast_possible_truncation, reason = "bounded by MAX_TEXT")]
+        // Exact: bounded by MAX_TEXT.
         let span = Span {
             start: self.text.len() as u32,
             len: text.len() as u32,
@@ -436,7 +454,9 @@ impl Attributes {
 
     fn view<'a>(&'a self, value: &'a Stored) -> AttributeRef<'a> {
         match value {
-            Stored::Word { span, .. } | Stored::String(span) => AttributeRef::String(self.text(*span)),
+            Stored::Word { span, .. } | Stored::String(span) => {
+                AttributeRef::String(self.text(*span))
+            }
             Stored::Short { len, bytes } => AttributeRef::String(
                 bytes
                     .get(..usize::from(*len))
@@ -454,7 +474,9 @@ impl Attributes {
     fn actual<'a>(&'a self, value: &'a Stored) -> Actual<'a> {
         match value {
             Stored::Word { word, .. } => Actual::Word(*word),
-            Stored::Short { len, bytes } => Actual::Str(bytes.get(..usize::from(*len)).unwrap_or_default()),
+            Stored::Short { len, bytes } => {
+                Actual::Str(bytes.get(..usize::from(*len)).unwrap_or_default())
+            }
             Stored::String(span) => Actual::Str(self.text(*span).as_bytes()),
             Stored::Number(n) => Actual::Number(*n),
             Stored::Bool(b) => Actual::Bool(*b),
@@ -481,7 +503,7 @@ impl Attributes {
             }
             AttributeValue::Number(n) => Stored::Number(n),
             AttributeValue::Bool(b) => Stored::Bool(b),
-            AttributeValue::List(items) => Stored::List(Box::new(items)),
+            AttributeValue::List(items) => Stored::List(items.into_boxed_slice()),
             AttributeValue::Map(map) => Stored::Map(Box::new(map)),
         }
     }
@@ -500,8 +522,10 @@ impl Attributes {
         let old = std::mem::take(&mut self.text);
         let copy = |text: &mut String, span: Span| {
             let start = span.start as usize;
-            let piece = old.get(start..start + span.len as usize).unwrap_or_default();
-            #[expect(clippy::cast_possible_truncation, reason = "no longer than before")]
+            let piece = old
+                .get(start..start + span.len as usize)
+                .unwrap_or_default();
+            // Exact: no longer than before.
             let moved = Span {
                 start: text.len() as u32,
                 len: span.len,
@@ -631,7 +655,10 @@ impl Attributes {
     fn search(&self, key: u64, name: &str) -> Result<usize, usize> {
         let mut index = self.keys.partition_point(|k| *k < key);
         while self.keys.get(index) == Some(&key) {
-            let here = self.slots.get(index).map_or("", |slot| self.text(slot.name));
+            let here = self
+                .slots
+                .get(index)
+                .map_or("", |slot| self.text(slot.name));
             match here.cmp(name) {
                 std::cmp::Ordering::Equal => return Ok(index),
                 std::cmp::Ordering::Greater => return Err(index),
@@ -786,7 +813,10 @@ impl Context {
     pub fn to_json(&self) -> Value {
         let mut json = self.attributes.to_json();
         if let Value::Object(members) = &mut json {
-            members.insert("targetingKey".to_owned(), Value::String(self.targeting_key().to_owned()));
+            members.insert(
+                "targetingKey".to_owned(),
+                Value::String(self.targeting_key().to_owned()),
+            );
         }
         json
     }
@@ -810,7 +840,7 @@ impl Context {
             // The usual case, a new context: the key's string becomes the text.
             attributes.text = targeting_key;
             attributes.text.reserve(64);
-            #[expect(clippy::cast_possible_truncation, reason = "longer keys are left empty below")]
+            // Exact: longer keys are left empty below.
             let len = attributes.text.len() as u32;
             attributes.key = Span { start: 0, len };
             if attributes.text.len() > MAX_TEXT {
@@ -871,7 +901,10 @@ mod tests {
             .with("n.m.deep", "replaced a bool");
         assert_eq!(get(&context, "a"), Some(AttributeValue::from("x")));
         assert_eq!(get(&context, "n.k"), Some(AttributeValue::Number(2.5)));
-        assert_eq!(get(&context, "n.m.deep"), Some(AttributeValue::from("replaced a bool")));
+        assert_eq!(
+            get(&context, "n.m.deep"),
+            Some(AttributeValue::from("replaced a bool"))
+        );
         assert_eq!(get(&context, "n.x"), None);
         assert_eq!(get(&context, "a.b"), None);
         assert_eq!(context.attributes().len(), 2);
@@ -885,9 +918,18 @@ mod tests {
         }
         for i in 0..40 {
             let name = format!("attribute{i}");
-            assert_eq!(get(&context, &name), Some(AttributeValue::from(i)), "{name}");
-            let found = context.attributes().find(name_key(name.as_bytes()), name.as_bytes());
-            assert!(matches!(found, Some(Actual::Number(n)) if n == f64::from(i)), "{name}");
+            assert_eq!(
+                get(&context, &name),
+                Some(AttributeValue::from(i)),
+                "{name}"
+            );
+            let found = context
+                .attributes()
+                .find(name_key(name.as_bytes()), name.as_bytes());
+            assert!(
+                matches!(found, Some(Actual::Number(n)) if n == f64::from(i)),
+                "{name}"
+            );
         }
         assert_eq!(get(&context, "attribute40"), None);
         let mut small = Attributes::new();
@@ -896,7 +938,11 @@ mod tests {
         }
         for i in 0..LINEAR_SCAN {
             let name = format!("s{i}");
-            assert!(small.find(name_key(name.as_bytes()), name.as_bytes()).is_some());
+            assert!(
+                small
+                    .find(name_key(name.as_bytes()), name.as_bytes())
+                    .is_some()
+            );
         }
         assert!(small.find(name_key(b"nope"), b"nope").is_none());
         assert_eq!(small.remove("s0"), Some(AttributeValue::from("v")));
@@ -916,8 +962,14 @@ mod tests {
         });
         let context = Context::from_json(&json).expect("an object");
         assert_eq!(context.targeting_key(), "user-1");
-        assert_eq!(get(&context, "address.country"), Some(AttributeValue::from("FR")));
-        assert_eq!(get(&context, "groups"), Some(AttributeValue::from(["a", "b"])));
+        assert_eq!(
+            get(&context, "address.country"),
+            Some(AttributeValue::from("FR"))
+        );
+        assert_eq!(
+            get(&context, "groups"),
+            Some(AttributeValue::from(["a", "b"]))
+        );
         assert_eq!(get(&context, "gone"), None);
         let back = context.to_json();
         assert_eq!(back["address"]["zip"], json!("75001"));
@@ -927,20 +979,37 @@ mod tests {
 
     #[test]
     fn replaced_text_is_compacted() {
-        let mut context = Context::new("first-key").with("keep", "kept").with("nested.x", "y");
+        let mut context = Context::new("first-key")
+            .with("keep", "kept")
+            .with("nested.x", "y");
         for i in 0..1000 {
             context.set("churn", format!("value number {i}"));
             context.set_targeting_key(format!("key-{i}"));
         }
         assert_eq!(context.targeting_key(), "key-999");
-        assert_eq!(get(&context, "churn"), Some(AttributeValue::from("value number 999")));
+        assert_eq!(
+            get(&context, "churn"),
+            Some(AttributeValue::from("value number 999"))
+        );
         assert_eq!(get(&context, "keep"), Some(AttributeValue::from("kept")));
         assert_eq!(get(&context, "nested.x"), Some(AttributeValue::from("y")));
-        assert!(context.attributes().text.len() < 300, "{}", context.attributes().text.len());
+        assert!(
+            context.attributes().text.len() < 300,
+            "{}",
+            context.attributes().text.len()
+        );
         context.set("keep", 1);
-        assert_eq!(context.attributes_mut().remove("churn"), Some(AttributeValue::from("value number 999")));
+        assert_eq!(
+            context.attributes_mut().remove("churn"),
+            Some(AttributeValue::from("value number 999"))
+        );
         assert_eq!(get(&context, "churn"), None);
-        assert_eq!(context, Context::new("key-999").with("keep", 1).with("nested.x", "y"));
+        assert_eq!(
+            context,
+            Context::new("key-999")
+                .with("keep", 1)
+                .with("nested.x", "y")
+        );
     }
 
     #[test]
@@ -959,11 +1028,19 @@ mod tests {
             .with("fourteen_bytes", "exactly 14 b!!")
             .with("s", "");
         assert_eq!(get(&context, "country"), Some(AttributeValue::from("DE")));
-        assert_eq!(get(&context, "a_long_attribute_name"), Some(AttributeValue::from(long)));
-        assert_eq!(get(&context, "fourteen_bytes"), Some(AttributeValue::from("exactly 14 b!!")));
+        assert_eq!(
+            get(&context, "a_long_attribute_name"),
+            Some(AttributeValue::from(long))
+        );
+        assert_eq!(
+            get(&context, "fourteen_bytes"),
+            Some(AttributeValue::from("exactly 14 b!!"))
+        );
         assert_eq!(get(&context, "s"), Some(AttributeValue::from("")));
         let name = "a_long_attribute_name";
-        let found = context.attributes().find(name_key(name.as_bytes()), name.as_bytes());
+        let found = context
+            .attributes()
+            .find(name_key(name.as_bytes()), name.as_bytes());
         assert!(matches!(found, Some(Actual::Str(bytes)) if bytes == long.as_bytes()));
         let found = context.attributes().find(name_key(b"country"), b"country");
         assert!(matches!(found, Some(Actual::Word(word)) if word == name_key(b"DE")));

@@ -8,7 +8,10 @@
 //! without a check.
 
 use super::bucketing::bucket;
-use super::compiled::{AttrCond, AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond, integer_text};
+use super::compiled::{
+    AttrCond, AttrPath, CompiledFlag, CompiledRollout, CompiledSegment, CompiledServe, Cond,
+    integer_text,
+};
 use super::context::Actual;
 use super::context::Context;
 use super::evaluation::{ErrorCode, Evaluation, Reason, Split};
@@ -41,7 +44,13 @@ pub(crate) trait Observer<'s> {
     /// Before a condition is evaluated.
     fn enter(&mut self) {}
     /// After a condition was evaluated.
-    fn leave(&mut self, _condition: &'s Cond, _outcome: Result<bool, ErrorCode>, _context: &Context) {}
+    fn leave(
+        &mut self,
+        _condition: &'s Cond,
+        _outcome: Result<bool, ErrorCode>,
+        _context: &Context,
+    ) {
+    }
     /// Conditions that were not evaluated because the result was known.
     fn skipped(&mut self, _rest: &'s [Cond]) {}
     fn membership(&mut self, _how: Membership) {}
@@ -69,7 +78,11 @@ pub(crate) fn evaluate_flag<'s, O: Observer<'s>>(
     }
     if let Some(targets) = &flag.targets {
         let key = context.targeting_key();
-        let matched = if key.is_empty() { None } else { targets.get(key).copied() };
+        let matched = if key.is_empty() {
+            None
+        } else {
+            targets.get(key).copied()
+        };
         observer.targets_checked(matched);
         if let Some(variant) = matched {
             evaluation.reason = Reason::TargetMatch;
@@ -78,7 +91,13 @@ pub(crate) fn evaluate_flag<'s, O: Observer<'s>>(
         }
     }
     for (index, rule) in flag.rules.iter().enumerate() {
-        let matched = condition(snapshot, &rule.when, context, &mut evaluation.error, observer);
+        let matched = condition(
+            snapshot,
+            &rule.when,
+            context,
+            &mut evaluation.error,
+            observer,
+        );
         observer.rule_checked(index, matched);
         if !matched {
             continue;
@@ -87,7 +106,11 @@ pub(crate) fn evaluate_flag<'s, O: Observer<'s>>(
         observer.served(&rule.serve, outcome);
         match outcome {
             Ok(served) => {
-                evaluation.reason = if served.split.is_some() { Reason::Split } else { Reason::RuleMatch };
+                evaluation.reason = if served.split.is_some() {
+                    Reason::Split
+                } else {
+                    Reason::RuleMatch
+                };
                 evaluation.variant = Some(served.variant);
                 evaluation.rule = u32::try_from(index).ok();
                 evaluation.split = served.split;
@@ -103,7 +126,11 @@ pub(crate) fn evaluate_flag<'s, O: Observer<'s>>(
     observer.served(&flag.default, outcome);
     match outcome {
         Ok(served) => {
-            evaluation.reason = if served.split.is_some() { Reason::Split } else { Reason::Default };
+            evaluation.reason = if served.split.is_some() {
+                Reason::Split
+            } else {
+                Reason::Default
+            };
             evaluation.variant = Some(served.variant);
             evaluation.split = served.split;
         }
@@ -146,15 +173,17 @@ fn split<'s, O: Observer<'s>>(
         by => by.resolve(context),
     };
     let value = match resolved {
-        Some(Actual::Number(number)) => {
-            integer_text(number, &mut buffer).ok_or(ErrorCode::AttributeTypeMismatch)?.as_bytes()
-        }
+        Some(Actual::Number(number)) => integer_text(number, &mut buffer)
+            .ok_or(ErrorCode::AttributeTypeMismatch)?
+            .as_bytes(),
         Some(actual @ (Actual::Word(_) | Actual::Str(_))) => match actual.bytes(&mut word) {
             Some(value) if !value.is_empty() => value,
             _ => return Err(missing(&rollout.by)),
         },
         None => return Err(missing(&rollout.by)),
-        Some(Actual::Bool(_) | Actual::List(_) | Actual::Map(_)) => return Err(ErrorCode::AttributeTypeMismatch),
+        Some(Actual::Bool(_) | Actual::List(_) | Actual::Map(_)) => {
+            return Err(ErrorCode::AttributeTypeMismatch);
+        }
     };
     observer.hashed(value);
     let hash = flag.salt.hash_bytes(value);
@@ -277,11 +306,19 @@ fn segment<'s, O: Observer<'s>>(
     observer: &mut O,
 ) -> bool {
     let key = context.targeting_key();
-    if segment.include.as_ref().is_some_and(|include| include.contains(key)) {
+    if segment
+        .include
+        .as_ref()
+        .is_some_and(|include| include.contains(key))
+    {
         observer.membership(Membership::Included);
         return true;
     }
-    if segment.exclude.as_ref().is_some_and(|exclude| exclude.contains(key)) {
+    if segment
+        .exclude
+        .as_ref()
+        .is_some_and(|exclude| exclude.contains(key))
+    {
         observer.membership(Membership::Excluded);
         return false;
     }

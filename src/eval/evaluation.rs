@@ -177,7 +177,11 @@ pub struct Evaluation<'s> {
 
 impl<'s> Evaluation<'s> {
     #[inline]
-    pub(crate) fn new(snapshot: &'s Snapshot, flag: Option<&'s CompiledFlag>, reason: Reason) -> Evaluation<'s> {
+    pub(crate) fn new(
+        snapshot: &'s Snapshot,
+        flag: Option<&'s CompiledFlag>,
+        reason: Reason,
+    ) -> Evaluation<'s> {
         Evaluation {
             snapshot,
             flag,
@@ -192,13 +196,19 @@ impl<'s> Evaluation<'s> {
     /// The value served; `None` when nothing was (the caller's default applies).
     #[inline]
     pub fn value(&self) -> Option<&'s Value> {
-        let variant = self.flag?.variants.get(usize::try_from(self.variant?).ok()?)?;
+        let variant = self
+            .flag?
+            .variants
+            .get(usize::try_from(self.variant?).ok()?)?;
         Some(&variant.value)
     }
 
     /// The name of the variant served.
     pub fn variant(&self) -> Option<&'s str> {
-        let variant = self.flag?.variants.get(usize::try_from(self.variant?).ok()?)?;
+        let variant = self
+            .flag?
+            .variants
+            .get(usize::try_from(self.variant?).ok()?)?;
         Some(&variant.name)
     }
 
@@ -273,7 +283,10 @@ impl<'s> Evaluation<'s> {
     /// counters (see [`Snapshot::variant_slot`]).
     #[inline]
     pub fn variant_slot(&self) -> Option<u32> {
-        let variant = self.flag?.variants.get(usize::try_from(self.variant?).ok()?)?;
+        let variant = self
+            .flag?
+            .variants
+            .get(usize::try_from(self.variant?).ok()?)?;
         Some(variant.slot)
     }
 

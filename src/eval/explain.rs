@@ -213,10 +213,12 @@ impl<'s> Recorder<'s> {
             Cond::All(_) => "all".to_owned(),
             Cond::Any(_) => "any".to_owned(),
             Cond::Not(_) => "not".to_owned(),
-            Cond::Segment(index) | Cond::Inlined { segment: index, .. } => match self.snapshot.segment(*index) {
-                Some(segment) => format!("segment {}", segment.name),
-                None => "segment ?".to_owned(),
-            },
+            Cond::Segment(index) | Cond::Inlined { segment: index, .. } => {
+                match self.snapshot.segment(*index) {
+                    Some(segment) => format!("segment {}", segment.name),
+                    None => "segment ?".to_owned(),
+                }
+            }
             Cond::Attribute(attribute) => {
                 let source = &attribute.source;
                 match &source.operand {
@@ -249,13 +251,18 @@ fn actual_json(condition: &Cond, context: &Context) -> Option<Value> {
             key => Value::String(key.to_owned()),
         }
     } else {
-        context.get(&attribute.source.attr).map_or(Value::Null, |value| value.to_json())
+        context
+            .get(&attribute.source.attr)
+            .map_or(Value::Null, |value| value.to_json())
     })
 }
 
 impl<'s> Observer<'s> for Recorder<'s> {
     fn flag_disabled(&mut self) {
-        let off_variant = self.flag.off_variant.and_then(|variant| self.variant_name(variant));
+        let off_variant = self
+            .flag
+            .off_variant
+            .and_then(|variant| self.variant_name(variant));
         self.steps.push(Step::Disabled { off_variant });
     }
 
@@ -317,7 +324,8 @@ impl<'s> Observer<'s> for Recorder<'s> {
                     .map(|range| {
                         let trace = RangeTrace {
                             variant: self.variant_name(range.variant).unwrap_or_default(),
-                            weight: Weight::from_thousandths(range.end.saturating_sub(start)).to_string(),
+                            weight: Weight::from_thousandths(range.end.saturating_sub(start))
+                                .to_string(),
                             start: start.min(BUCKETS),
                             end: range.end,
                         };
@@ -336,7 +344,9 @@ impl<'s> Observer<'s> for Recorder<'s> {
             }
         };
         let trace = ServeTrace {
-            variant: outcome.ok().and_then(|served| self.variant_name(served.variant)),
+            variant: outcome
+                .ok()
+                .and_then(|served| self.variant_name(served.variant)),
             rollout,
             fell_through: outcome.err(),
         };
@@ -378,7 +388,10 @@ impl<'s> Observer<'s> for Recorder<'s> {
     }
 
     fn skipped(&mut self, rest: &'s [Cond]) {
-        let traces: Vec<ConditionTrace> = rest.iter().map(|condition| self.skipped_trace(condition)).collect();
+        let traces: Vec<ConditionTrace> = rest
+            .iter()
+            .map(|condition| self.skipped_trace(condition))
+            .collect();
         if let Some(frame) = self.frames.last_mut() {
             frame.children.extend(traces);
         }
@@ -395,7 +408,12 @@ impl<'s> Observer<'s> for Recorder<'s> {
     }
 }
 
-pub(crate) fn explain(snapshot: &Snapshot, key: &str, flag: Option<&CompiledFlag>, context: &Context) -> Explanation {
+pub(crate) fn explain(
+    snapshot: &Snapshot,
+    key: &str,
+    flag: Option<&CompiledFlag>,
+    context: &Context,
+) -> Explanation {
     let mut explanation = Explanation {
         flag: key.to_owned(),
         environment: snapshot.environment().to_owned(),

@@ -72,6 +72,9 @@ mod version;
 pub use compile::{CompileError, CompileErrorKind, MAX_DEPTH, Subject};
 pub use context::{AttributeRef, AttributeValue, Attributes, Context, ContextError};
 pub use evaluation::{ErrorCode, Evaluation, Reason, Resolution, Split};
-pub use explain::{ConditionTrace, ExplainedResult, Explanation, Outcome, RangeTrace, RolloutTrace, ServeTrace, Step};
+pub use explain::{
+    ConditionTrace, ExplainedResult, Explanation, Outcome, RangeTrace, RolloutTrace, ServeTrace,
+    Step,
+};
 pub use pattern::{DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 pub use snapshot::Snapshot;

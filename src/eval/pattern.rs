@@ -56,7 +56,10 @@ impl Pattern {
     #[inline]
     pub(crate) fn is_match(&self, haystack: &str) -> bool {
         match self {
-            Pattern::Dfa(dfa) => matches!(dfa.try_search_fwd(&Input::new(haystack).earliest(true)), Ok(Some(_))),
+            Pattern::Dfa(dfa) => matches!(
+                dfa.try_search_fwd(&Input::new(haystack).earliest(true)),
+                Ok(Some(_))
+            ),
             Pattern::Regex(regex) => regex.is_match(haystack),
         }
     }
@@ -75,8 +78,16 @@ mod tests {
     #[test]
     fn dfa_agrees_with_regex() {
         let haystacks = [
-            "", "a", "alice@example.com", "bob@EXAMPLE.com", "ünïcödé", "x@example.org", "beta-tester-7", "42",
-            "\u{1F600} smile", "line\nbreak",
+            "",
+            "a",
+            "alice@example.com",
+            "bob@EXAMPLE.com",
+            "ünïcödé",
+            "x@example.org",
+            "beta-tester-7",
+            "42",
+            "\u{1F600} smile",
+            "line\nbreak",
         ];
         for pattern in [
             r"@example\.com$",
@@ -97,7 +108,11 @@ mod tests {
             assert!(compiled.is_dfa(), "{pattern} should fit a DFA");
             let regex = regex::Regex::new(pattern).expect("valid");
             for haystack in haystacks {
-                assert_eq!(compiled.is_match(haystack), regex.is_match(haystack), "{pattern} on {haystack:?}");
+                assert_eq!(
+                    compiled.is_match(haystack),
+                    regex.is_match(haystack),
+                    "{pattern} on {haystack:?}"
+                );
             }
         }
     }

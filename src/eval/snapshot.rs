@@ -89,11 +89,15 @@ impl Snapshot {
     /// assert_eq!(error.to_string(), "flag `banner` at `/default`: variant `medium` is not declared");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn compile(environment: &ResolvedEnvironment, revision: &str) -> Result<Snapshot, CompileError> {
+    pub fn compile(
+        environment: &ResolvedEnvironment,
+        revision: &str,
+    ) -> Result<Snapshot, CompileError> {
         let compiled = compile(environment)?;
         let mut slots = Vec::with_capacity(usize::try_from(compiled.slot_count).unwrap_or(0));
         let mut keys = Vec::with_capacity(compiled.flags.len());
-        let mut flags = FxHashMap::with_capacity_and_hasher(compiled.flags.len(), Default::default());
+        let mut flags =
+            FxHashMap::with_capacity_and_hasher(compiled.flags.len(), Default::default());
         for flag in compiled.flags {
             for (variant, _) in (0u32..).zip(flag.variants.iter()) {
                 slots.push((flag.index, variant));
@@ -198,8 +202,19 @@ impl Snapshot {
     }
 
     /// Like [`Snapshot::bool_value`], with the evaluation.
-    pub fn bool_evaluation(&self, key: &str, context: &Context, default: bool) -> Resolution<'_, bool> {
-        self.typed(key, context, Some(FlagType::Boolean), default, Value::as_bool)
+    pub fn bool_evaluation(
+        &self,
+        key: &str,
+        context: &Context,
+        default: bool,
+    ) -> Resolution<'_, bool> {
+        self.typed(
+            key,
+            context,
+            Some(FlagType::Boolean),
+            default,
+            Value::as_bool,
+        )
     }
 
     /// The value of string flag `key`, or `default`.
@@ -223,7 +238,12 @@ impl Snapshot {
     }
 
     /// Like [`Snapshot::number_value`], with the evaluation.
-    pub fn number_evaluation(&self, key: &str, context: &Context, default: f64) -> Resolution<'_, f64> {
+    pub fn number_evaluation(
+        &self,
+        key: &str,
+        context: &Context,
+        default: f64,
+    ) -> Resolution<'_, f64> {
         self.typed(key, context, Some(FlagType::Number), default, Value::as_f64)
     }
 
@@ -295,7 +315,9 @@ impl Snapshot {
 
     /// The key of the flag at `index` (see [`Evaluation::flag_index`]).
     pub fn flag_key(&self, index: u32) -> Option<&str> {
-        self.keys.get(usize::try_from(index).ok()?).map(|key| &**key)
+        self.keys
+            .get(usize::try_from(index).ok()?)
+            .map(|key| &**key)
     }
 
     /// The type of flag `key`.
@@ -318,7 +340,11 @@ impl Snapshot {
     pub fn variant_slot(&self, slot: u32) -> Option<(&str, &str)> {
         let &(flag, variant) = self.slots.get(usize::try_from(slot).ok()?)?;
         let key = self.flag_key(flag)?;
-        let variant = self.flags.get(key)?.variants.get(usize::try_from(variant).ok()?)?;
+        let variant = self
+            .flags
+            .get(key)?
+            .variants
+            .get(usize::try_from(variant).ok()?)?;
         Some((key, &variant.name))
     }
 

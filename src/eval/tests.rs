@@ -12,7 +12,12 @@ fn environment(flags: Vec<Value>, segments: Vec<Value>) -> ResolvedEnvironment {
         .collect();
     let segments: serde_json::Map<String, Value> = segments
         .into_iter()
-        .map(|segment| (segment["name"].as_str().expect("a name").to_owned(), segment))
+        .map(|segment| {
+            (
+                segment["name"].as_str().expect("a name").to_owned(),
+                segment,
+            )
+        })
         .collect();
     serde_json::from_value(json!({
         "environment": "test",
@@ -45,11 +50,17 @@ fn staff_segment() -> Value {
 fn check(when: Value, context: &Context) -> (bool, Option<ErrorCode>) {
     let snapshot = snapshot(vec![rule_flag(when)], vec![staff_segment()]);
     let evaluation = snapshot.evaluate("f", context);
-    assert!(matches!(evaluation.reason(), Reason::RuleMatch | Reason::Default));
+    assert!(matches!(
+        evaluation.reason(),
+        Reason::RuleMatch | Reason::Default
+    ));
     // The explanation always agrees with the evaluation.
     let explanation = snapshot.explain("f", context);
     assert_eq!(explanation.result, ExplainedResult::from(&evaluation));
-    (evaluation.reason() == Reason::RuleMatch, evaluation.error_code())
+    (
+        evaluation.reason() == Reason::RuleMatch,
+        evaluation.error_code(),
+    )
 }
 
 fn matches(when: Value, context: &Context) -> bool {
@@ -84,84 +95,258 @@ fn user() -> Context {
 #[test]
 fn eq_and_neq() {
     let u = user();
-    assert!(matches(json!({"attr": "country", "op": "eq", "value": "DE"}), &u));
-    assert!(!matches(json!({"attr": "country", "op": "eq", "value": "de"}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "eq", "value": 120}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "eq", "value": 120.0}), &u));
-    assert!(matches(json!({"attr": "beta", "op": "eq", "value": true}), &u));
-    assert!(matches(json!({"attr": "empty", "op": "eq", "value": ""}), &u));
-    assert!(matches(json!({"attr": "address.country", "op": "eq", "value": "FR"}), &u));
-    assert!(matches(json!({"attr": "key", "op": "eq", "value": "user-42"}), &u));
-    assert!(matches(json!({"attr": "country", "op": "neq", "value": "FR"}), &u));
-    assert!(!matches(json!({"attr": "country", "op": "neq", "value": "DE"}), &u));
+    assert!(matches(
+        json!({"attr": "country", "op": "eq", "value": "DE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "eq", "value": "de"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "eq", "value": 120}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "eq", "value": 120.0}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "beta", "op": "eq", "value": true}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "empty", "op": "eq", "value": ""}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "address.country", "op": "eq", "value": "FR"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "eq", "value": "user-42"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "country", "op": "neq", "value": "FR"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "neq", "value": "DE"}),
+        &u
+    ));
     // A missing attribute matches neither eq nor neq.
-    assert!(!matches(json!({"attr": "missing", "op": "eq", "value": "DE"}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "neq", "value": "DE"}), &u));
-    assert!(!matches(json!({"attr": "address.missing", "op": "neq", "value": "DE"}), &u));
-    assert!(!matches(json!({"attr": "country.deeper", "op": "eq", "value": "DE"}), &u));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "eq", "value": "DE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "neq", "value": "DE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "address.missing", "op": "neq", "value": "DE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country.deeper", "op": "eq", "value": "DE"}),
+        &u
+    ));
     // No coercion between types.
     let e = ErrorCode::AttributeTypeMismatch;
-    assert_eq!(mismatch(json!({"attr": "seats", "op": "eq", "value": "120"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "beta", "op": "eq", "value": "true"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "groups", "op": "eq", "value": "staff"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "address", "op": "eq", "value": "FR"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "country", "op": "neq", "value": 1}), &u), e);
+    assert_eq!(
+        mismatch(json!({"attr": "seats", "op": "eq", "value": "120"}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "beta", "op": "eq", "value": "true"}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "groups", "op": "eq", "value": "staff"}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "address", "op": "eq", "value": "FR"}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "country", "op": "neq", "value": 1}), &u),
+        e
+    );
 }
 
 #[test]
 fn in_and_not_in() {
     let u = user();
-    assert!(matches(json!({"attr": "country", "op": "in", "values": ["DE", "FR", "NL"]}), &u));
-    assert!(!matches(json!({"attr": "country", "op": "in", "values": ["FR", "NL"]}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "in", "values": [1, 120, "x"]}), &u));
-    assert!(matches(json!({"attr": "beta", "op": "in", "values": [true]}), &u));
-    assert!(matches(json!({"attr": "country", "op": "not_in", "values": ["FR", "NL"]}), &u));
-    assert!(!matches(json!({"attr": "country", "op": "not_in", "values": ["DE"]}), &u));
+    assert!(matches(
+        json!({"attr": "country", "op": "in", "values": ["DE", "FR", "NL"]}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "in", "values": ["FR", "NL"]}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "in", "values": [1, 120, "x"]}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "beta", "op": "in", "values": [true]}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "country", "op": "not_in", "values": ["FR", "NL"]}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "not_in", "values": ["DE"]}),
+        &u
+    ));
     // Many values go through a hash set.
-    let many: Vec<String> = (0..100).map(|i| format!("C{i}")).chain(["DE".to_owned()]).collect();
-    assert!(matches(json!({"attr": "country", "op": "in", "values": many}), &u));
+    let many: Vec<String> = (0..100)
+        .map(|i| format!("C{i}"))
+        .chain(["DE".to_owned()])
+        .collect();
+    assert!(matches(
+        json!({"attr": "country", "op": "in", "values": many}),
+        &u
+    ));
     let many: Vec<String> = (0..100).map(|i| format!("C{i}")).collect();
-    assert!(!matches(json!({"attr": "country", "op": "in", "values": many.clone()}), &u));
-    assert!(matches(json!({"attr": "country", "op": "not_in", "values": many}), &u));
+    assert!(!matches(
+        json!({"attr": "country", "op": "in", "values": many.clone()}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "country", "op": "not_in", "values": many}),
+        &u
+    ));
     // Nothing is in an empty list.
-    assert!(!matches(json!({"attr": "country", "op": "in", "values": []}), &u));
-    assert!(matches(json!({"attr": "groups", "op": "not_in", "values": []}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "in", "values": ["DE"]}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "not_in", "values": ["DE"]}), &u));
+    assert!(!matches(
+        json!({"attr": "country", "op": "in", "values": []}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "groups", "op": "not_in", "values": []}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "in", "values": ["DE"]}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "not_in", "values": ["DE"]}),
+        &u
+    ));
     let e = ErrorCode::AttributeTypeMismatch;
-    assert_eq!(mismatch(json!({"attr": "seats", "op": "in", "values": ["120"]}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "groups", "op": "in", "values": ["staff"]}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "seats", "op": "not_in", "values": ["1"]}), &u), e);
+    assert_eq!(
+        mismatch(json!({"attr": "seats", "op": "in", "values": ["120"]}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(
+            json!({"attr": "groups", "op": "in", "values": ["staff"]}),
+            &u
+        ),
+        e
+    );
+    assert_eq!(
+        mismatch(
+            json!({"attr": "seats", "op": "not_in", "values": ["1"]}),
+            &u
+        ),
+        e
+    );
 }
 
 #[test]
 fn string_operators() {
     let u = user();
-    assert!(matches(json!({"attr": "email", "op": "contains", "value": "@example"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "contains", "value": ""}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "contains", "value": "@acme"}), &u));
-    assert!(matches(json!({"attr": "groups", "op": "contains", "value": "staff"}), &u));
-    assert!(!matches(json!({"attr": "groups", "op": "contains", "value": "sta"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "starts_with", "value": "ada@"}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "starts_with", "value": "bob@"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "ends_with", "value": ".com"}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "ends_with", "value": ".org"}), &u));
-    assert!(matches(json!({"attr": "key", "op": "starts_with", "value": "user-"}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "contains", "value": "x"}), &u));
+    assert!(matches(
+        json!({"attr": "email", "op": "contains", "value": "@example"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "contains", "value": ""}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "contains", "value": "@acme"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "groups", "op": "contains", "value": "staff"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "groups", "op": "contains", "value": "sta"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "starts_with", "value": "ada@"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "starts_with", "value": "bob@"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "ends_with", "value": ".com"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "ends_with", "value": ".org"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "starts_with", "value": "user-"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "contains", "value": "x"}),
+        &u
+    ));
     let e = ErrorCode::AttributeTypeMismatch;
-    assert_eq!(mismatch(json!({"attr": "seats", "op": "contains", "value": "1"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "groups", "op": "starts_with", "value": "s"}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "beta", "op": "ends_with", "value": "e"}), &u), e);
+    assert_eq!(
+        mismatch(json!({"attr": "seats", "op": "contains", "value": "1"}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(
+            json!({"attr": "groups", "op": "starts_with", "value": "s"}),
+            &u
+        ),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "beta", "op": "ends_with", "value": "e"}), &u),
+        e
+    );
 }
 
 #[test]
 fn matches_operator() {
     let u = user();
-    assert!(matches(json!({"attr": "email", "op": "matches", "value": r"^[a-z]+@example\.com$"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "matches", "value": "(?i)EXAMPLE"}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "matches", "value": "^example"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "matches", "value": r"\bexample\b"}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "matches", "value": ".*"}), &u));
+    assert!(matches(
+        json!({"attr": "email", "op": "matches", "value": r"^[a-z]+@example\.com$"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "matches", "value": "(?i)EXAMPLE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "matches", "value": "^example"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "matches", "value": r"\bexample\b"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "matches", "value": ".*"}),
+        &u
+    ));
     assert_eq!(
         mismatch(json!({"attr": "seats", "op": "matches", "value": "1"}), &u),
         ErrorCode::AttributeTypeMismatch
@@ -171,46 +356,118 @@ fn matches_operator() {
 #[test]
 fn number_operators() {
     let u = user();
-    assert!(matches(json!({"attr": "seats", "op": "gt", "value": 100}), &u));
-    assert!(!matches(json!({"attr": "seats", "op": "gt", "value": 120}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "gte", "value": 120}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "lt", "value": 120.5}), &u));
-    assert!(!matches(json!({"attr": "seats", "op": "lt", "value": 120}), &u));
-    assert!(matches(json!({"attr": "seats", "op": "lte", "value": 120}), &u));
-    assert!(matches(json!({"attr": "ratio", "op": "lt", "value": 1}), &u));
-    assert!(matches(json!({"attr": "address.geo.lat", "op": "gt", "value": -90}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "lt", "value": 1}), &u));
+    assert!(matches(
+        json!({"attr": "seats", "op": "gt", "value": 100}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "seats", "op": "gt", "value": 120}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "gte", "value": 120}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "lt", "value": 120.5}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "seats", "op": "lt", "value": 120}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "seats", "op": "lte", "value": 120}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "ratio", "op": "lt", "value": 1}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "address.geo.lat", "op": "gt", "value": -90}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "lt", "value": 1}),
+        &u
+    ));
     let nan = Context::new("u").with("n", f64::NAN);
     assert!(!matches(json!({"attr": "n", "op": "lt", "value": 1}), &nan));
-    assert!(!matches(json!({"attr": "n", "op": "gte", "value": 1}), &nan));
+    assert!(!matches(
+        json!({"attr": "n", "op": "gte", "value": 1}),
+        &nan
+    ));
     let e = ErrorCode::AttributeTypeMismatch;
-    assert_eq!(mismatch(json!({"attr": "country", "op": "lt", "value": 1}), &u), e);
-    assert_eq!(mismatch(json!({"attr": "beta", "op": "gt", "value": 0}), &u), e);
+    assert_eq!(
+        mismatch(json!({"attr": "country", "op": "lt", "value": 1}), &u),
+        e
+    );
+    assert_eq!(
+        mismatch(json!({"attr": "beta", "op": "gt", "value": 0}), &u),
+        e
+    );
 }
 
 #[test]
 fn semver_operators() {
     let u = user();
-    assert!(matches(json!({"attr": "version", "op": "semver_eq", "value": "2.3.1"}), &u));
-    assert!(matches(json!({"attr": "version", "op": "semver_gt", "value": "2.3"}), &u));
-    assert!(matches(json!({"attr": "version", "op": "semver_gte", "value": "v2.3.1"}), &u));
-    assert!(matches(json!({"attr": "version", "op": "semver_lt", "value": "2.10"}), &u));
-    assert!(matches(json!({"attr": "version", "op": "semver_lte", "value": "3"}), &u));
-    assert!(!matches(json!({"attr": "version", "op": "semver_lt", "value": "2.3.1"}), &u));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_eq", "value": "2.3.1"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_gt", "value": "2.3"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_gte", "value": "v2.3.1"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_lt", "value": "2.10"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_lte", "value": "3"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "version", "op": "semver_lt", "value": "2.3.1"}),
+        &u
+    ));
     let pre = Context::new("u").with("version", "2.0.0-rc.1");
-    assert!(matches(json!({"attr": "version", "op": "semver_lt", "value": "2.0.0"}), &pre));
-    assert!(matches(json!({"attr": "version", "op": "semver_gt", "value": "2.0.0-beta.11"}), &pre));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_lt", "value": "2.0.0"}),
+        &pre
+    ));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_gt", "value": "2.0.0-beta.11"}),
+        &pre
+    ));
     let partial = Context::new("u").with("version", "1.2");
-    assert!(matches(json!({"attr": "version", "op": "semver_eq", "value": "1.2.0"}), &partial));
-    assert!(!matches(json!({"attr": "missing", "op": "semver_eq", "value": "1.2.0"}), &u));
+    assert!(matches(
+        json!({"attr": "version", "op": "semver_eq", "value": "1.2.0"}),
+        &partial
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "semver_eq", "value": "1.2.0"}),
+        &u
+    ));
     let bad = Context::new("u").with("version", "latest");
     assert_eq!(
-        mismatch(json!({"attr": "version", "op": "semver_gt", "value": "1.0"}), &bad),
+        mismatch(
+            json!({"attr": "version", "op": "semver_gt", "value": "1.0"}),
+            &bad
+        ),
         ErrorCode::InvalidAttributeValue
     );
     let number = Context::new("u").with("version", 2);
     assert_eq!(
-        mismatch(json!({"attr": "version", "op": "semver_gt", "value": "1.0"}), &number),
+        mismatch(
+            json!({"attr": "version", "op": "semver_gt", "value": "1.0"}),
+            &number
+        ),
         ErrorCode::AttributeTypeMismatch
     );
 }
@@ -218,22 +475,52 @@ fn semver_operators() {
 #[test]
 fn time_operators() {
     let u = user();
-    assert!(matches(json!({"attr": "signup", "op": "after", "value": "2026-01-01T00:00:00Z"}), &u));
-    assert!(!matches(json!({"attr": "signup", "op": "before", "value": "2026-01-01T00:00:00Z"}), &u));
-    assert!(matches(json!({"attr": "signup", "op": "before", "value": "2026-03-01T13:00:00+00:30"}), &u));
+    assert!(matches(
+        json!({"attr": "signup", "op": "after", "value": "2026-01-01T00:00:00Z"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "signup", "op": "before", "value": "2026-01-01T00:00:00Z"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "signup", "op": "before", "value": "2026-03-01T13:00:00+00:30"}),
+        &u
+    ));
     // Equal instants are neither before nor after.
-    assert!(!matches(json!({"attr": "signup", "op": "before", "value": "2026-03-01T14:00:00+02:00"}), &u));
-    assert!(!matches(json!({"attr": "signup", "op": "after", "value": "2026-03-01T14:00:00+02:00"}), &u));
+    assert!(!matches(
+        json!({"attr": "signup", "op": "before", "value": "2026-03-01T14:00:00+02:00"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "signup", "op": "after", "value": "2026-03-01T14:00:00+02:00"}),
+        &u
+    ));
     // Numbers are Unix seconds.
-    assert!(matches(json!({"attr": "signup_unix", "op": "after", "value": "2026-03-01T11:59:59Z"}), &u));
-    assert!(matches(json!({"attr": "signup_unix", "op": "before", "value": "2026-03-01T12:00:00.5Z"}), &u));
-    assert!(!matches(json!({"attr": "missing", "op": "after", "value": "2026-01-01T00:00:00Z"}), &u));
+    assert!(matches(
+        json!({"attr": "signup_unix", "op": "after", "value": "2026-03-01T11:59:59Z"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "signup_unix", "op": "before", "value": "2026-03-01T12:00:00.5Z"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "missing", "op": "after", "value": "2026-01-01T00:00:00Z"}),
+        &u
+    ));
     assert_eq!(
-        mismatch(json!({"attr": "country", "op": "after", "value": "2026-01-01T00:00:00Z"}), &u),
+        mismatch(
+            json!({"attr": "country", "op": "after", "value": "2026-01-01T00:00:00Z"}),
+            &u
+        ),
         ErrorCode::InvalidAttributeValue
     );
     assert_eq!(
-        mismatch(json!({"attr": "beta", "op": "after", "value": "2026-01-01T00:00:00Z"}), &u),
+        mismatch(
+            json!({"attr": "beta", "op": "after", "value": "2026-01-01T00:00:00Z"}),
+            &u
+        ),
         ErrorCode::AttributeTypeMismatch
     );
 }
@@ -248,21 +535,36 @@ fn exists_and_combinators() {
     assert!(matches(json!({"attr": "key", "op": "exists"}), &u));
     assert!(!matches(json!({"attr": "key", "op": "exists"}), &anonymous));
     assert!(!matches(json!({"attr": "missing", "op": "exists"}), &u));
-    assert!(matches(json!({"not": {"attr": "missing", "op": "exists"}}), &u));
+    assert!(matches(
+        json!({"not": {"attr": "missing", "op": "exists"}}),
+        &u
+    ));
     assert!(matches(json!({"all": []}), &u));
     assert!(!matches(json!({"any": []}), &u));
     let de = json!({"attr": "country", "op": "eq", "value": "DE"});
     let fr = json!({"attr": "country", "op": "eq", "value": "FR"});
-    assert!(matches(json!({"all": [de.clone(), {"not": fr.clone()}]}), &u));
+    assert!(matches(
+        json!({"all": [de.clone(), {"not": fr.clone()}]}),
+        &u
+    ));
     assert!(!matches(json!({"all": [de.clone(), fr.clone()]}), &u));
     assert!(matches(json!({"any": [fr.clone(), de.clone()]}), &u));
-    assert!(!matches(json!({"any": [fr.clone(), {"not": de.clone()}]}), &u));
+    assert!(!matches(
+        json!({"any": [fr.clone(), {"not": de.clone()}]}),
+        &u
+    ));
     // `not` negates whatever its condition gave, an error included.
-    let (matched, error) = check(json!({"not": {"attr": "seats", "op": "starts_with", "value": "1"}}), &u);
+    let (matched, error) = check(
+        json!({"not": {"attr": "seats", "op": "starts_with", "value": "1"}}),
+        &u,
+    );
     assert!(matched);
     assert_eq!(error, Some(ErrorCode::AttributeTypeMismatch));
     // An error in `any` does not stop a later part from matching; the error is kept.
-    let (matched, error) = check(json!({"any": [{"attr": "seats", "op": "starts_with", "value": "1"}, de]}), &u);
+    let (matched, error) = check(
+        json!({"any": [{"attr": "seats", "op": "starts_with", "value": "1"}, de]}),
+        &u,
+    );
     assert!(matched);
     assert_eq!(error, Some(ErrorCode::AttributeTypeMismatch));
 }
@@ -271,9 +573,18 @@ fn exists_and_combinators() {
 fn segments() {
     let staff = json!({"segment": "staff"});
     assert!(matches(staff.clone(), &Context::new("boss")));
-    assert!(!matches(staff.clone(), &Context::new("intern").with("email", "i@example.com")));
-    assert!(matches(staff.clone(), &Context::new("x").with("email", "x@example.com")));
-    assert!(!matches(staff.clone(), &Context::new("x").with("email", "x@acme.com")));
+    assert!(!matches(
+        staff.clone(),
+        &Context::new("intern").with("email", "i@example.com")
+    ));
+    assert!(matches(
+        staff.clone(),
+        &Context::new("x").with("email", "x@example.com")
+    ));
+    assert!(!matches(
+        staff.clone(),
+        &Context::new("x").with("email", "x@acme.com")
+    ));
     assert!(!matches(staff.clone(), &Context::new("x")));
     // Segments referring to segments; a segment without `when` holds only its includes.
     let snapshot = snapshot(
@@ -302,15 +613,22 @@ fn small_segments_are_copied_in_and_still_explained() {
             ]}}),
         ],
     );
-    let yes = Context::new("u").with("country", "NL").with("plan", "enterprise");
-    let no = Context::new("u").with("country", "US").with("plan", "enterprise");
+    let yes = Context::new("u")
+        .with("country", "NL")
+        .with("plan", "enterprise");
+    let no = Context::new("u")
+        .with("country", "US")
+        .with("plan", "enterprise");
     assert_eq!(snapshot.evaluate("f", &yes).variant(), Some("on"));
     assert_eq!(snapshot.evaluate("f", &no).variant(), Some("off"));
     let json = serde_json::to_value(snapshot.explain("f", &yes)).expect("serializes");
     let condition = &json["steps"][0]["condition"];
     assert_eq!(condition["condition"], "segment eu-enterprise");
     assert_eq!(condition["children"][0]["condition"], "all");
-    assert_eq!(condition["children"][0]["children"][0]["condition"], "segment eu");
+    assert_eq!(
+        condition["children"][0]["children"][0]["condition"],
+        "segment eu"
+    );
     assert_eq!(
         condition["children"][0]["children"][0]["children"][0]["condition"],
         "country in [\"DE\",\"FR\",\"NL\"]"
@@ -320,23 +638,65 @@ fn small_segments_are_copied_in_and_still_explained() {
 #[test]
 fn long_strings_compare_too() {
     let u = user();
-    assert!(matches(json!({"attr": "email", "op": "eq", "value": "ada@example.com"}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "eq", "value": "DE"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "neq", "value": "DE"}), &u));
-    assert!(!matches(json!({"attr": "country", "op": "eq", "value": "ada@example.com"}), &u));
-    assert!(matches(json!({"attr": "email", "op": "in", "values": ["x", "ada@example.com"]}), &u));
-    assert!(!matches(json!({"attr": "email", "op": "in", "values": ["DE", "FR"]}), &u));
-    assert!(matches(json!({"attr": "email", "op": "not_in", "values": ["DE", "FR"]}), &u));
+    assert!(matches(
+        json!({"attr": "email", "op": "eq", "value": "ada@example.com"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "eq", "value": "DE"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "neq", "value": "DE"}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "eq", "value": "ada@example.com"}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "in", "values": ["x", "ada@example.com"]}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "in", "values": ["DE", "FR"]}),
+        &u
+    ));
+    assert!(matches(
+        json!({"attr": "email", "op": "not_in", "values": ["DE", "FR"]}),
+        &u
+    ));
     let long = "a string value well beyond twenty-two bytes";
     let context = Context::new("a-targeting-key-longer-than-22-bytes").with("long", long);
-    assert!(matches(json!({"attr": "long", "op": "eq", "value": long}), &context));
-    assert!(matches(json!({"attr": "long", "op": "starts_with", "value": "a string"}), &context));
-    assert!(matches(json!({"attr": "key", "op": "eq", "value": "a-targeting-key-longer-than-22-bytes"}), &context));
-    assert!(matches(json!({"attr": "key", "op": "in", "values": ["a-targeting-key-longer-than-22-bytes"]}), &context));
+    assert!(matches(
+        json!({"attr": "long", "op": "eq", "value": long}),
+        &context
+    ));
+    assert!(matches(
+        json!({"attr": "long", "op": "starts_with", "value": "a string"}),
+        &context
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "eq", "value": "a-targeting-key-longer-than-22-bytes"}),
+        &context
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "in", "values": ["a-targeting-key-longer-than-22-bytes"]}),
+        &context
+    ));
     let short = Context::new("bob");
-    assert!(matches(json!({"attr": "key", "op": "eq", "value": "bob"}), &short));
-    assert!(matches(json!({"attr": "key", "op": "in", "values": ["alice", "bob"]}), &short));
-    assert!(matches(json!({"attr": "key", "op": "ends_with", "value": "ob"}), &short));
+    assert!(matches(
+        json!({"attr": "key", "op": "eq", "value": "bob"}),
+        &short
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "in", "values": ["alice", "bob"]}),
+        &short
+    ));
+    assert!(matches(
+        json!({"attr": "key", "op": "ends_with", "value": "ob"}),
+        &short
+    ));
 }
 
 #[test]
@@ -355,14 +715,26 @@ fn evaluation_order() {
         vec![],
     );
     let dora = snapshot.evaluate("f", &Context::new("dora").with("country", "DE"));
-    assert_eq!((dora.reason(), dora.variant(), dora.rule_index()), (Reason::TargetMatch, Some("d"), None));
+    assert_eq!(
+        (dora.reason(), dora.variant(), dora.rule_index()),
+        (Reason::TargetMatch, Some("d"), None)
+    );
     let de = snapshot.evaluate("f", &Context::new("x").with("country", "DE"));
-    assert_eq!((de.reason(), de.variant(), de.rule_index()), (Reason::RuleMatch, Some("a"), Some(0)));
+    assert_eq!(
+        (de.reason(), de.variant(), de.rule_index()),
+        (Reason::RuleMatch, Some("a"), Some(0))
+    );
     assert_eq!(de.rule_name(), Some("germany"));
     let fr = snapshot.evaluate("f", &Context::new("x").with("country", "FR"));
-    assert_eq!((fr.reason(), fr.variant(), fr.rule_index(), fr.rule_name()), (Reason::RuleMatch, Some("b"), Some(1), None));
+    assert_eq!(
+        (fr.reason(), fr.variant(), fr.rule_index(), fr.rule_name()),
+        (Reason::RuleMatch, Some("b"), Some(1), None)
+    );
     let other = snapshot.evaluate("f", &Context::new("x"));
-    assert_eq!((other.reason(), other.value()), (Reason::Default, Some(&json!("C"))));
+    assert_eq!(
+        (other.reason(), other.value()),
+        (Reason::Default, Some(&json!("C")))
+    );
     assert_eq!(other.split(), None);
     assert_eq!(other.error_code(), None);
     assert_eq!(other.revision(), "rev-1");
@@ -386,11 +758,20 @@ fn disabled_flags() {
     let context = Context::new("a");
     // Implicit boolean variants come with `off_variant: off`.
     let bool_flag = snapshot.evaluate("bool", &context);
-    assert_eq!((bool_flag.reason(), bool_flag.variant()), (Reason::Disabled, Some("off")));
+    assert_eq!(
+        (bool_flag.reason(), bool_flag.variant()),
+        (Reason::Disabled, Some("off"))
+    );
     assert!(!snapshot.bool_value("bool", &context, true));
     let text = snapshot.evaluate("text", &context);
-    assert_eq!((text.reason(), text.variant(), text.value()), (Reason::Disabled, None, None));
-    assert_eq!(snapshot.string_value("text", &context, "fallback"), "fallback");
+    assert_eq!(
+        (text.reason(), text.variant(), text.value()),
+        (Reason::Disabled, None, None)
+    );
+    assert_eq!(
+        snapshot.string_value("text", &context, "fallback"),
+        "fallback"
+    );
     assert_eq!(snapshot.string_value("with-off", &context, "fallback"), "Y");
 }
 
@@ -418,25 +799,46 @@ fn rollouts_and_fall_through() {
     assert_eq!(split.bucket, bucketing::bucket(split.hash));
     // Integers bucket as their decimal text.
     let numeric = snapshot.evaluate("f", &Context::new("u").with("company", 42));
-    assert_eq!(numeric.split().map(|s| s.hash), Some(bucketing::murmur3_x86_32(b"f42", 0)));
+    assert_eq!(
+        numeric.split().map(|s| s.hash),
+        Some(bucketing::murmur3_x86_32(b"f42", 0))
+    );
     // No company: the rollout does not apply, the next rule does.
     let german = snapshot.evaluate("f", &Context::new("u").with("country", "DE"));
-    assert_eq!((german.reason(), german.rule_index(), german.variant()), (Reason::RuleMatch, Some(1), Some("on")));
-    assert_eq!(german.error_code(), Some(ErrorCode::MissingBucketingAttribute));
+    assert_eq!(
+        (german.reason(), german.rule_index(), german.variant()),
+        (Reason::RuleMatch, Some(1), Some("on"))
+    );
+    assert_eq!(
+        german.error_code(),
+        Some(ErrorCode::MissingBucketingAttribute)
+    );
     let empty = snapshot.evaluate("f", &Context::new("u").with("company", ""));
-    assert_eq!(empty.error_code(), Some(ErrorCode::MissingBucketingAttribute));
+    assert_eq!(
+        empty.error_code(),
+        Some(ErrorCode::MissingBucketingAttribute)
+    );
     // Then the default rollout, by targeting key.
     let other = snapshot.evaluate("f", &Context::new("u"));
     assert_eq!((other.reason(), other.rule_index()), (Reason::Split, None));
     assert_eq!(other.experiment(), None);
-    assert_eq!(other.split().map(|s| s.hash), Some(bucketing::murmur3_x86_32(b"fu", 0)));
+    assert_eq!(
+        other.split().map(|s| s.hash),
+        Some(bucketing::murmur3_x86_32(b"fu", 0))
+    );
     // Without a targeting key even the default cannot bucket: nothing is served.
     let anonymous = snapshot.evaluate("f", &Context::default());
-    assert_eq!((anonymous.reason(), anonymous.value()), (Reason::Error, None));
+    assert_eq!(
+        (anonymous.reason(), anonymous.value()),
+        (Reason::Error, None)
+    );
     assert_eq!(anonymous.error_code(), Some(ErrorCode::TargetingKeyMissing));
     assert!(snapshot.bool_value("f", &Context::default(), true));
     let fractional = snapshot.evaluate("f", &Context::new("u").with("company", 1.5));
-    assert_eq!(fractional.error_code(), Some(ErrorCode::AttributeTypeMismatch));
+    assert_eq!(
+        fractional.error_code(),
+        Some(ErrorCode::AttributeTypeMismatch)
+    );
     let boolean = snapshot.evaluate("f", &Context::new("u").with("company", true));
     assert_eq!(boolean.error_code(), Some(ErrorCode::AttributeTypeMismatch));
 }
@@ -444,9 +846,11 @@ fn rollouts_and_fall_through() {
 #[test]
 fn salt_overrides_the_flag_key() {
     let snapshot = snapshot(
-        vec![json!({"key": "fractional-hash-edge-flag", "type": "string", "salt": "",
+        vec![
+            json!({"key": "fractional-hash-edge-flag", "type": "string", "salt": "",
                     "variants": {"lower": "lower", "upper": "upper"},
-                    "default": {"rollout": {"lower": 50, "upper": 50}}})],
+                    "default": {"rollout": {"lower": 50, "upper": 50}}}),
+        ],
         vec![],
     );
     for (key, expected) in [
@@ -456,7 +860,10 @@ fn salt_overrides_the_flag_key() {
         ("6LvT0", "upper"),
         ("ceQdGm", "upper"),
     ] {
-        assert_eq!(snapshot.string_value("fractional-hash-edge-flag", &Context::new(key), "fallback"), expected);
+        assert_eq!(
+            snapshot.string_value("fractional-hash-edge-flag", &Context::new(key), "fallback"),
+            expected
+        );
     }
 }
 
@@ -475,7 +882,10 @@ fn typed_accessors() {
     assert!(snapshot.bool_value("b", &c, false));
     assert_eq!(snapshot.string_value("s", &c, "d"), "X");
     assert_eq!(snapshot.number_value("n", &c, 0.0), 2.5);
-    assert_eq!(snapshot.json_value("j", &c, &Value::Null), &json!({"a": [1]}));
+    assert_eq!(
+        snapshot.json_value("j", &c, &Value::Null),
+        &json!({"a": [1]})
+    );
     assert_eq!(snapshot.json_value("b", &c, &Value::Null), &json!(true));
     // The wrong type gives the default and says why.
     let wrong = snapshot.string_evaluation("b", &c, "d");
@@ -489,7 +899,10 @@ fn typed_accessors() {
     let missing = snapshot.bool_evaluation("nope", &c, true);
     assert!(missing.value);
     assert_eq!(missing.evaluation.reason(), Reason::FlagNotFound);
-    assert_eq!(missing.evaluation.error_code(), Some(ErrorCode::FlagNotFound));
+    assert_eq!(
+        missing.evaluation.error_code(),
+        Some(ErrorCode::FlagNotFound)
+    );
     assert_eq!(missing.evaluation.flag_index(), None);
 }
 
@@ -506,7 +919,10 @@ fn snapshot_accessors() {
     assert_eq!(snapshot.flag_count(), 2);
     assert_eq!(snapshot.flag_key(1), Some("zeta"));
     assert_eq!(snapshot.flag_key(2), None);
-    assert_eq!(snapshot.flag_type("alpha"), Some(crate::model::FlagType::String));
+    assert_eq!(
+        snapshot.flag_type("alpha"),
+        Some(crate::model::FlagType::String)
+    );
     assert!(snapshot.contains("zeta") && !snapshot.contains("eta"));
     assert_eq!(snapshot.variant_slot_count(), 5);
     assert_eq!(snapshot.variant_slot(1), Some(("alpha", "y")));
@@ -523,7 +939,10 @@ fn snapshot_accessors() {
         assert_eq!(evaluation.flag_index(), Some(index));
         assert_eq!(*evaluation, snapshot.evaluate(key, &c));
         let slot = evaluation.variant_slot().expect("a variant");
-        assert_eq!(snapshot.variant_slot(slot), Some((*key, evaluation.variant().expect("a variant"))));
+        assert_eq!(
+            snapshot.variant_slot(slot),
+            Some((*key, evaluation.variant().expect("a variant")))
+        );
     }
     let json = serde_json::to_value(all.first().map(|(_, e)| e)).expect("serializes");
     assert_eq!(
@@ -582,7 +1001,9 @@ fn explanations() {
         })],
         vec![staff_segment()],
     );
-    let context = Context::new("bob").with("country", "IT").with("company", "acme");
+    let context = Context::new("bob")
+        .with("country", "IT")
+        .with("company", "acme");
     let explanation = snapshot.explain("new-checkout", &context);
     let json = serde_json::to_value(&explanation).expect("serializes");
     assert_eq!(json["flag"], "new-checkout");
@@ -590,17 +1011,26 @@ fn explanations() {
     assert_eq!(json["context"]["country"], "IT");
     let steps = json["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 4);
-    assert_eq!(steps[0], json!({"step": "targets", "targeting_key": "bob", "matched": null}));
+    assert_eq!(
+        steps[0],
+        json!({"step": "targets", "targeting_key": "bob", "matched": null})
+    );
     assert_eq!(steps[1]["step"], "rule");
     assert_eq!(steps[1]["name"], "staff");
     assert_eq!(steps[1]["matched"], false);
     assert_eq!(steps[1]["condition"]["condition"], "segment staff");
-    assert_eq!(steps[1]["condition"]["children"][0]["condition"], "email ends_with \"@example.com\"");
+    assert_eq!(
+        steps[1]["condition"]["children"][0]["condition"],
+        "email ends_with \"@example.com\""
+    );
     assert_eq!(steps[1]["condition"]["children"][0]["actual"], Value::Null);
     let all = &steps[2]["condition"];
     assert_eq!(all["condition"], "all");
     assert_eq!(all["outcome"], "not_matched");
-    assert_eq!(all["children"][0]["condition"], "country in [\"DE\",\"FR\",\"NL\"]");
+    assert_eq!(
+        all["children"][0]["condition"],
+        "country in [\"DE\",\"FR\",\"NL\"]"
+    );
     assert_eq!(all["children"][0]["outcome"], "not_matched");
     assert_eq!(all["children"][0]["actual"], "IT");
     assert_eq!(all["children"][1]["outcome"], "skipped");
@@ -632,8 +1062,12 @@ fn explanations() {
     assert_eq!(missing.steps, [Step::FlagNotFound]);
     assert_eq!(missing.result.reason, Reason::FlagNotFound);
 
-    let fell = serde_json::to_value(snapshot.explain("new-checkout", &Context::new("carol"))).expect("serializes");
-    assert_eq!(fell["steps"][3]["serve"]["fell_through"], "MISSING_BUCKETING_ATTRIBUTE");
+    let fell = serde_json::to_value(snapshot.explain("new-checkout", &Context::new("carol")))
+        .expect("serializes");
+    assert_eq!(
+        fell["steps"][3]["serve"]["fell_through"],
+        "MISSING_BUCKETING_ATTRIBUTE"
+    );
     assert_eq!(fell["result"]["reason"], "ERROR");
 }
 
@@ -655,9 +1089,18 @@ fn compile_errors() {
     };
     let when = |when: Value| flag(json!({"rules": [{"when": when, "serve": "on"}]}));
     let cases = [
-        (flag(json!({"default": "maybe"})), "flag `f` at `/default`: variant `maybe` is not declared"),
-        (flag(json!({"off_variant": "maybe"})), "flag `f` at `/off_variant`: variant `maybe` is not declared"),
-        (flag(json!({"targets": {"maybe": ["a"]}})), "flag `f` at `/targets/maybe`: variant `maybe` is not declared"),
+        (
+            flag(json!({"default": "maybe"})),
+            "flag `f` at `/default`: variant `maybe` is not declared",
+        ),
+        (
+            flag(json!({"off_variant": "maybe"})),
+            "flag `f` at `/off_variant`: variant `maybe` is not declared",
+        ),
+        (
+            flag(json!({"targets": {"maybe": ["a"]}})),
+            "flag `f` at `/targets/maybe`: variant `maybe` is not declared",
+        ),
         (
             flag(json!({"variants": {"on": "yes"}})),
             "flag `f` at `/variants/on`: variant `on` is not a boolean value",
@@ -726,10 +1169,15 @@ fn compile_errors() {
     for (flag, expected) in cases {
         assert_eq!(compile_error(vec![flag], vec![]), expected);
     }
-    let error = compile(vec![when(json!({"attr": "a", "op": "matches", "value": "a("}))], vec![])
-        .err()
-        .expect("an error");
-    assert!(std::error::Error::source(&error).is_some(), "the regex error is the source");
+    let error = compile(
+        vec![when(json!({"attr": "a", "op": "matches", "value": "a("}))],
+        vec![],
+    )
+    .expect_err("an error");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the regex error is the source"
+    );
 }
 
 #[test]
@@ -742,9 +1190,18 @@ fn segment_cycles_and_depth_are_refused() {
             json!({"name": "c", "when": {"any": [{"segment": "a"}]}}),
         ],
     );
-    assert_eq!(cycle, "segment `a`: segments refer to each other in a cycle: `a` -> `b` -> `c` -> `a`");
-    let itself = compile_error(vec![], vec![json!({"name": "me", "when": {"segment": "me"}})]);
-    assert_eq!(itself, "segment `me`: segments refer to each other in a cycle: `me` -> `me`");
+    assert_eq!(
+        cycle,
+        "segment `a`: segments refer to each other in a cycle: `a` -> `b` -> `c` -> `a`"
+    );
+    let itself = compile_error(
+        vec![],
+        vec![json!({"name": "me", "when": {"segment": "me"}})],
+    );
+    assert_eq!(
+        itself,
+        "segment `me`: segments refer to each other in a cycle: `me` -> `me`"
+    );
     // A chain of segments longer than MAX_DEPTH.
     let chain: Vec<Value> = (0..=MAX_DEPTH)
         .map(|i| match i {
@@ -759,8 +1216,14 @@ fn segment_cycles_and_depth_are_refused() {
         deep = json!({"not": deep});
     }
     let message = compile_error(vec![rule_flag(deep)], vec![]);
-    assert!(message.starts_with("flag `f` at `/rules/0/when"), "{message}");
-    assert!(message.ends_with("conditions nest deeper than 64 levels (counting segments)"), "{message}");
+    assert!(
+        message.starts_with("flag `f` at `/rules/0/when"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("conditions nest deeper than 64 levels (counting segments)"),
+        "{message}"
+    );
     // Just within the limit compiles and evaluates.
     let mut fine = json!({"attr": "a", "op": "exists"});
     for _ in 1..MAX_DEPTH {
@@ -768,5 +1231,8 @@ fn segment_cycles_and_depth_are_refused() {
     }
     let snapshot = snapshot(vec![rule_flag(fine)], vec![]);
     // 63 negations of `exists`: an odd count, so a missing attribute matches.
-    assert_eq!(snapshot.evaluate("f", &Context::new("u")).variant(), Some("on"));
+    assert_eq!(
+        snapshot.evaluate("f", &Context::new("u")).variant(),
+        Some("on")
+    );
 }

@@ -108,7 +108,7 @@ pub(crate) fn from_unix_seconds(seconds: f64) -> Option<Nanos> {
     if !seconds.is_finite() || seconds.abs() > 400_000_000_000.0 {
         return None;
     }
-    #[expect(clippy::cast_possible_truncation, reason = "range checked above")]
+    // Exact: range checked above.
     let nanos = (seconds * 1e9).round() as i128;
     Some(nanos)
 }
@@ -119,7 +119,10 @@ mod tests {
 
     fn jiff(text: &str) -> Option<Nanos> {
         // As validation reads operands: trimmed.
-        text.trim().parse::<jiff::Timestamp>().ok().map(jiff::Timestamp::as_nanosecond)
+        text.trim()
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(jiff::Timestamp::as_nanosecond)
     }
 
     #[test]
@@ -145,8 +148,14 @@ mod tests {
     #[test]
     fn beyond_jiff_range() {
         // jiff's timestamps end on 9999-12-30; context values may go further.
-        assert_eq!(parse_rfc3339("9999-12-31T23:59:59Z"), Some(253_402_300_799_000_000_000));
-        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), Some(-62_167_219_200_000_000_000));
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59Z"),
+            Some(253_402_300_799_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("0000-01-01T00:00:00Z"),
+            Some(-62_167_219_200_000_000_000)
+        );
     }
 
     #[test]

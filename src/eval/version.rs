@@ -68,7 +68,9 @@ fn identifiers_valid(text: &str, numeric_leading_zero_allowed: bool) -> bool {
     text.split('.').all(|identifier| {
         let bytes = identifier.as_bytes();
         !bytes.is_empty()
-            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
             && (numeric_leading_zero_allowed
                 || bytes.len() == 1
                 || bytes.first() != Some(&b'0')
@@ -199,8 +201,23 @@ mod tests {
     #[test]
     fn invalid_versions() {
         for text in [
-            "", "v", "x.y", "1.2.3.4", "01.2.3", "1..2", "1.2.", "1.2.3-", "1.2.3+", "1.2.3-a..b", "1.2.3-01",
-            "1.2.3-a_b", "-1.2.3", "1.2.3 4", "18446744073709551616", "1.x", "+1",
+            "",
+            "v",
+            "x.y",
+            "1.2.3.4",
+            "01.2.3",
+            "1..2",
+            "1.2.",
+            "1.2.3-",
+            "1.2.3+",
+            "1.2.3-a..b",
+            "1.2.3-01",
+            "1.2.3-a_b",
+            "-1.2.3",
+            "1.2.3 4",
+            "18446744073709551616",
+            "1.x",
+            "+1",
         ] {
             assert_eq!(parse(text), None, "{text:?}");
         }
