@@ -17,8 +17,8 @@ use serde_json::Value;
 use super::bucketing::BucketingSalt;
 use super::compiled::{
     AttrCond, AttrPath, AttrSource, Compare, CompiledFlag, CompiledRollout, CompiledRule,
-    CompiledSegment, CompiledServe, CompiledVariant, Cond, Others, PathPart, Range, Scalar, ScalarSet,
-    StringSet, Test, Text,
+    CompiledSegment, CompiledServe, CompiledVariant, Cond, Others, PathPart, Range, Ranges, Scalar,
+    ScalarSet, StringSet, Test, Text,
 };
 use super::context::name_key;
 use super::pattern::Pattern;
@@ -547,7 +547,7 @@ fn compile_flag(
                 Ok(CompiledServe::Rollout(CompiledRollout {
                     by,
                     by_name: by_name.into(),
-                    ranges: ranges.into_boxed_slice(),
+                    ranges: Ranges::new(ranges),
                     experiment: rollout.experiment.as_deref().map(Into::into),
                 }))
             }
@@ -742,13 +742,12 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
         }
         Ok(ScalarSet {
             strings: StringSet::new(strings),
-            others: (!numbers.is_empty() || !bools.is_empty())
-                .then(|| {
-                    Box::new(Others {
-                        numbers: numbers.into_boxed_slice(),
-                        bools: bools.into_boxed_slice(),
-                    })
-                }),
+            others: (!numbers.is_empty() || !bools.is_empty()).then(|| {
+                Box::new(Others {
+                    numbers: numbers.into_boxed_slice(),
+                    bools: bools.into_boxed_slice(),
+                })
+            }),
         })
     };
     let number = |compare| match value {
@@ -810,6 +809,15 @@ fn compile_attribute(condition: &AttributeCondition, pointer: &str) -> Result<At
                 _ => None,
             };
             match words {
+                Some(words) if words.len() <= 4 => {
+                    // Unused slots repeat the first word.
+                    let first = words.first().copied().unwrap_or_default();
+                    let mut few = [first; 4];
+                    for (slot, word) in few.iter_mut().zip(words.iter()) {
+                        *slot = *word;
+                    }
+                    Test::InFewWords(few, negate)
+                }
                 Some(words) => Test::InWords(words, negate),
                 None if negate => Test::NotIn(set),
                 None => Test::In(set),

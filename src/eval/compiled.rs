@@ -63,8 +63,44 @@ pub(crate) struct CompiledRollout {
     pub(crate) by_name: Box<str>,
     /// Cumulative ranges in declared order: the variant of the first range
     /// whose end is above the bucket is served.
-    pub(crate) ranges: Box<[Range]>,
+    pub(crate) ranges: Ranges,
     pub(crate) experiment: Option<Box<str>>,
+}
+
+/// A rollout's ranges, inline for up to three variants.
+#[derive(Debug)]
+pub(crate) enum Ranges {
+    Inline { ranges: [Range; 3], len: u8 },
+    Heap(Box<[Range]>),
+}
+
+impl Ranges {
+    pub(crate) fn new(ranges: Vec<Range>) -> Ranges {
+        let filler = Range { end: 0, variant: 0 };
+        match (u8::try_from(ranges.len()), ranges.as_slice()) {
+            (Ok(len), [a]) => Ranges::Inline {
+                ranges: [*a, filler, filler],
+                len,
+            },
+            (Ok(len), [a, b]) => Ranges::Inline {
+                ranges: [*a, *b, filler],
+                len,
+            },
+            (Ok(len), [a, b, c]) => Ranges::Inline {
+                ranges: [*a, *b, *c],
+                len,
+            },
+            _ => Ranges::Heap(ranges.into_boxed_slice()),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn as_slice(&self) -> &[Range] {
+        match self {
+            Ranges::Inline { ranges, len } => ranges.get(..usize::from(*len)).unwrap_or_default(),
+            Ranges::Heap(ranges) => ranges,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -345,7 +381,10 @@ pub(crate) enum Test {
     /// `eq` (or, negated, `neq`) a string of at most 7 bytes: one integer
     /// comparison.
     EqWord(u64, bool),
-    /// `in` (or, negated, `not_in`) a few strings of at most 7 bytes each.
+    /// `in` (or, negated, `not_in`) up to four strings of at most 7 bytes
+    /// each, inline (unused slots repeat the first).
+    InFewWords([u64; 4], bool),
+    /// `in` (or, negated, `not_in`) strings of at most 7 bytes each.
     InWords(Box<[u64]>, bool),
     Eq(Scalar),
     Neq(Scalar),
@@ -392,6 +431,11 @@ impl Test {
             Test::EqWord(word, negate) => match actual {
                 Actual::Word(other) => Ok((*word == other) != *negate),
                 // Longer than any word.
+                Actual::Str(_) => Ok(*negate),
+                _ => Err(ErrorCode::AttributeTypeMismatch),
+            },
+            Test::InFewWords(words, negate) => match actual {
+                Actual::Word(other) => Ok(words.contains(&other) != *negate),
                 Actual::Str(_) => Ok(*negate),
                 _ => Err(ErrorCode::AttributeTypeMismatch),
             },

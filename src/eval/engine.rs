@@ -188,11 +188,11 @@ fn split<'s, O: Observer<'s>>(
     observer.hashed(value);
     let hash = flag.salt.hash_bytes(value);
     let bucket = bucket(hash);
-    let range = rollout
-        .ranges
+    let ranges = rollout.ranges.as_slice();
+    let range = ranges
         .iter()
         .find(|range| bucket < range.end)
-        .or(rollout.ranges.last())
+        .or(ranges.last())
         .ok_or(ErrorCode::General)?;
     Ok(Served {
         variant: range.variant,

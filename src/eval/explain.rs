@@ -320,6 +320,7 @@ impl<'s> Observer<'s> for Recorder<'s> {
                 let mut start = 0;
                 let ranges = rollout
                     .ranges
+                    .as_slice()
                     .iter()
                     .map(|range| {
                         let trace = RangeTrace {

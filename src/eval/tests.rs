@@ -221,6 +221,28 @@ fn in_and_not_in() {
         json!({"attr": "country", "op": "not_in", "values": many}),
         &u
     ));
+    // Short strings: up to four inline, more in a list, the empty string too.
+    assert!(matches(
+        json!({"attr": "empty", "op": "in", "values": ["", "DE"]}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "empty", "op": "in", "values": ["DE", "FR"]}),
+        &u
+    ));
+    let six = json!(["AT", "BE", "CH", "DE", "ES", "FI"]);
+    assert!(matches(
+        json!({"attr": "country", "op": "in", "values": six.clone()}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "country", "op": "not_in", "values": six}),
+        &u
+    ));
+    assert!(!matches(
+        json!({"attr": "email", "op": "in", "values": ["AT", "BE", "CH", "DE", "ES"]}),
+        &u
+    ));
     // Nothing is in an empty list.
     assert!(!matches(
         json!({"attr": "country", "op": "in", "values": []}),
