@@ -22,7 +22,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flagctl::eval::bucketing::{bucket, murmur3_x86_32_concat};
-use flagctl::eval::{AttributeValue, Context, Snapshot};
+use flagctl::eval::{Context, Snapshot};
 use flagctl::model::ResolvedEnvironment;
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
@@ -188,67 +188,5 @@ fn evaluation(c: &mut Criterion) {
     group.finish();
 }
 
-/// How attributes are stored: two lookups per context, three representations.
-fn context_lookup(c: &mut Criterion) {
-    let contexts = contexts();
-    let maps: Vec<FxHashMap<Box<str>, AttributeValue>> = contexts
-        .iter()
-        .map(|context| {
-            context
-                .attributes()
-                .iter()
-                .map(|(name, value)| (name.into(), value.to_value()))
-                .collect()
-        })
-        .collect();
-    let sorted: Vec<Vec<(Box<str>, AttributeValue)>> = contexts
-        .iter()
-        .map(|context| {
-            let mut entries: Vec<(Box<str>, AttributeValue)> = context
-                .attributes()
-                .iter()
-                .map(|(name, value)| (name.into(), value.to_value()))
-                .collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries
-        })
-        .collect();
-    let mut group = c.benchmark_group("context_lookup");
-    let mut i = 0usize;
-    group.bench_function("hash_sorted_vec", |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            let context = &contexts[i % USERS];
-            black_box((
-                context.get(black_box("country")),
-                context.get(black_box("plan")),
-            ))
-        })
-    });
-    let mut i = 0usize;
-    group.bench_function("fx_hash_map", |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            let map = &maps[i % USERS];
-            black_box((map.get(black_box("country")), map.get(black_box("plan"))))
-        })
-    });
-    let mut i = 0usize;
-    group.bench_function("name_sorted_vec", |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            let entries = &sorted[i % USERS];
-            let find = |name: &str| {
-                entries
-                    .binary_search_by(|(key, _)| (**key).cmp(name))
-                    .ok()
-                    .map(|index| &entries[index].1)
-            };
-            black_box((find(black_box("country")), find(black_box("plan"))))
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, evaluation, context_lookup);
+criterion_group!(benches, evaluation);
 criterion_main!(benches);
