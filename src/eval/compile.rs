@@ -24,8 +24,8 @@ use super::context::name_key;
 use super::pattern::Pattern;
 use super::version::OwnedVersion;
 use crate::model::{
-    Arity, AttributeCondition, Condition, Flag, FlagType, Operator, ResolvedEnvironment, Segment,
-    SegmentName, Serve, WEIGHT_TOTAL, Weight,
+    Arity, AttributeCondition, BucketingVersion, Condition, Flag, FlagType, Operator,
+    ResolvedEnvironment, Segment, SegmentName, Serve, WEIGHT_TOTAL, Weight,
 };
 
 /// How deep conditions may nest, counting every `all`, `any`, `not` and
@@ -183,6 +183,11 @@ pub(crate) struct Compiled {
 }
 
 pub(crate) fn compile(environment: &ResolvedEnvironment) -> Result<Compiled, CompileError> {
+    // The only contract so far; a new one must be handled here (and in
+    // `engine::split`), never picked up silently.
+    match environment.bucketing {
+        BucketingVersion::V1 => {}
+    }
     let names: BTreeMap<&str, u32> = environment
         .segments
         .keys()
