@@ -102,7 +102,7 @@ fn contexts() -> Vec<Context> {
                 .with("email", format!("person{index}@example.com"))
                 .with("app_version", "4.12.0")
                 .with("seats", (x % 500) as i64)
-                .with("beta", x % 2 == 0)
+                .with("beta", x.is_multiple_of(2))
         })
         .collect()
 }
