@@ -12,11 +12,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod build;
+mod eval;
 mod init;
 mod list;
 pub(crate) mod output;
 pub(crate) mod root;
-mod show;
+pub(crate) mod show;
 mod validate;
 
 pub use output::ColorWhen;
@@ -74,6 +75,7 @@ Examples:
   flagctl validate                      check every flag, segment and overlay
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
+  flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
@@ -104,6 +106,7 @@ enum Command {
     Validate(validate::Args),
     List(list::Args),
     Show(show::Args),
+    Eval(eval::Args),
     Build(build::Args),
 }
 
@@ -143,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&globals, &args),
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
+        Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
     };
     match result {
