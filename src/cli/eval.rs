@@ -200,10 +200,8 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     };
     root.check_environment(&args.env)?;
     if let Some(key) = &args.key {
-        if root.loaded.base_document(key).is_none() {
-            // The same error `show` gives, with a suggestion.
-            crate::cli::show::require_flag(&root, key)?;
-        }
+        // The same error `show` gives, with a suggestion.
+        crate::cli::show::require_flag(&root, key)?;
     }
     let diagnostics = root.diagnostics_for(Some(&args.env));
     if diagnostics.iter().any(|d| d.is_error()) {
