@@ -29,6 +29,7 @@ pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;
+pub mod eval;
 pub mod format;
 pub mod model;
 pub mod overlay;

@@ -15,6 +15,7 @@ mod archive;
 mod build;
 mod disable;
 mod enable;
+mod eval;
 mod init;
 mod list;
 pub(crate) mod mutate;
@@ -25,7 +26,7 @@ mod revert;
 mod rollout;
 pub(crate) mod root;
 mod set;
-mod show;
+pub(crate) mod show;
 mod split;
 mod target;
 mod validate;
@@ -85,11 +86,10 @@ Examples:
   flagctl validate                      check every flag, segment and overlay
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
+  flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
-  flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'
-                                        change a flag: one minimal edit, one commit
-  flagctl disable new-checkout --env prod
-                                        the kill switch
+  flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'   one minimal edit, one commit
+  flagctl disable new-checkout --env prod   the kill switch
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -119,6 +119,7 @@ enum Command {
     Validate(validate::Args),
     List(list::Args),
     Show(show::Args),
+    Eval(eval::Args),
     Build(build::Args),
     New(new::Args),
     Set(set::Args),
@@ -168,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&globals, &args),
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
+        Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
         Command::New(args) => new::run(&globals, &args),
         Command::Set(args) => set::run(&globals, &args),
