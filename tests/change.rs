@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod flagrepo;
+mod common;
 
-use flagrepo::{EMAIL, NAME, Repo};
+use common::change::{EMAIL, NAME, Repo};
 
 const PROD_OVERLAY: &str = "flags/overlays/prod/new-checkout.yaml";
 const BASE: &str = "flags/base/new-checkout.yaml";

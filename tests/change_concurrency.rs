@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod flagrepo;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use flagrepo::Repo;
+use common::change::Repo;
 
 const WORKERS: usize = 8;
 const CHANGES: usize = 50;

@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+pub mod change;
 pub mod cli;
 
 use std::path::{Path, PathBuf};

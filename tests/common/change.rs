@@ -1,10 +1,8 @@
-//! A temporary git repository holding a copy of the bundled example root,
-//! and the `flagctl` binary run in it, with git isolated from the user's
+//! For the tests of the commands that change flags: a temporary git
+//! repository holding a copy of the bundled example root, and the
+//! `flagctl` binary run in it, with git isolated from the user's
 //! configuration (temporary `HOME`, no global or system config, a fixed
 //! identity through the environment).
-
-#![allow(dead_code, reason = "each test file uses a different part")]
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
