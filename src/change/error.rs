@@ -392,6 +392,15 @@ impl ChangeError {
         }
     }
 
+    /// What `git` printed when a fetch or push failed (to show the user).
+    pub fn git_output(&self) -> Option<&str> {
+        match self {
+            ChangeError::Store(StoreError::Remote { stderr, .. }) => Some(stderr),
+            ChangeError::PushFailed { source, .. } => source.git_output(),
+            _ => None,
+        }
+    }
+
     /// Whether this is a lost compare-and-swap race (retried by the pipeline).
     pub fn is_conflict(&self) -> bool {
         matches!(self, ChangeError::Store(error) if error.is_conflict())

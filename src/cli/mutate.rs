@@ -72,6 +72,14 @@ pub fn report_change_error(error: ChangeError, paths: &PathDisplay, color: bool)
         let summary = crate::diagnostic::Summary::of(diagnostics);
         let _ = writeln!(stderr, "{}", output::summary_line(&summary, color));
     }
+    if let Some(output) = error.git_output()
+        && !output.trim().is_empty()
+    {
+        let mut stderr = anstream::stderr().lock();
+        for line in output.trim_end().lines() {
+            let _ = writeln!(stderr, "  git: {line}");
+        }
+    }
     let mut message = error.to_string();
     if let ChangeError::Invalid { preexisting, .. } = &error
         && *preexisting > 0
