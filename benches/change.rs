@@ -35,7 +35,10 @@ fn scratch() -> PathBuf {
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let dir = parent.join("change-bench");
     let _ = std::fs::remove_dir_all(&dir);
-    run(git(parent).args(["clone", "-q", "--local"]).arg(&source).arg(&dir));
+    run(git(parent)
+        .args(["clone", "-q", "--local"])
+        .arg(&source)
+        .arg(&dir));
     run(git(&dir).args(["config", "user.name", "Bench"]));
     run(git(&dir).args(["config", "user.email", "bench@example.com"]));
     dir

@@ -43,7 +43,10 @@ fn rollout_on_a_commented_file_changes_exactly_one_line() {
     let head = repo.head();
     assert_eq!(
         run.stdout,
-        format!("[main {}] rollout new-checkout 25% → 50% in prod\n", &head[..12])
+        format!(
+            "[main {}] rollout new-checkout 25% → 50% in prod\n",
+            &head[..12]
+        )
     );
     assert_eq!(
         changed_lines(&repo.patch()),
@@ -60,15 +63,26 @@ fn rollout_on_a_commented_file_changes_exactly_one_line() {
         repo.git(&["show", "--stat", "--format=", "HEAD"]).trim(),
         "flags/overlays/prod/new-checkout.yaml | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)"
     );
-    assert_eq!(repo.status(), "", "index and working tree follow the commit");
+    assert_eq!(
+        repo.status(),
+        "",
+        "index and working tree follow the commit"
+    );
     assert!(repo.read(PROD_OVERLAY).contains("# Ramping up: 10% -> 25%"));
 }
 
 #[test]
 fn rollout_into_the_base_and_by_attribute_and_a_fresh_overlay() {
     let repo = Repo::new();
-    repo.flagctl(&["rollout", "new-checkout", "12.5", "--by", "company_id", "--yes"])
-        .ok();
+    repo.flagctl(&[
+        "rollout",
+        "new-checkout",
+        "12.5",
+        "--by",
+        "company_id",
+        "--yes",
+    ])
+    .ok();
     assert_eq!(
         repo.message().lines().next(),
         Some("rollout new-checkout 10% → 12.5% by company_id")
@@ -86,11 +100,19 @@ fn rollout_into_the_base_and_by_attribute_and_a_fresh_overlay() {
         .ok();
     let overlay = repo.read("flags/overlays/staging/beta-dashboard.yaml");
     assert!(
-        overlay.starts_with("# yaml-language-server: $schema=../../../schemas/overlay.schema.json\n"),
+        overlay
+            .starts_with("# yaml-language-server: $schema=../../../schemas/overlay.schema.json\n"),
         "{overlay}"
     );
     let show = repo
-        .flagctl(&["show", "beta-dashboard", "--env", "staging", "--format", "json"])
+        .flagctl(&[
+            "show",
+            "beta-dashboard",
+            "--env",
+            "staging",
+            "--format",
+            "json",
+        ])
         .ok()
         .json();
     assert_eq!(
@@ -105,15 +127,20 @@ fn disable_and_enable_are_the_kill_switch() {
     let run = repo
         .flagctl(&["disable", "new-checkout", "--env", "prod", "--yes"])
         .ok();
-    assert!(run.stdout.ends_with("] disable new-checkout in prod\n"), "{run:?}");
+    assert!(
+        run.stdout.ends_with("] disable new-checkout in prod\n"),
+        "{run:?}"
+    );
     assert_eq!(
         run.stderr,
         "prod (protected): `new-checkout` is disabled: everyone gets `off`\n"
     );
     assert_eq!(changed_lines(&repo.patch()), ["+enabled: false"]);
-    assert!(repo.message().ends_with(
-        "Flagctl-Action: disable\nFlagctl-Flag: new-checkout\nFlagctl-Env: prod\n\n"
-    ));
+    assert!(
+        repo.message().ends_with(
+            "Flagctl-Action: disable\nFlagctl-Flag: new-checkout\nFlagctl-Env: prod\n\n"
+        )
+    );
     // Again: nothing to do, nothing committed, success.
     let head = repo.head();
     let run = repo
@@ -166,7 +193,8 @@ fn set_edits_fields_by_path_and_unset_removes() {
             "+tags: [checkout, q1]"
         ]
     );
-    repo.flagctl(&["set", "new-checkout", "rules[0].serve=off", "--yes"]).ok();
+    repo.flagctl(&["set", "new-checkout", "rules[0].serve=off", "--yes"])
+        .ok();
     assert_eq!(
         repo.message().lines().next(),
         Some("set new-checkout rules[0].serve=off")
@@ -176,7 +204,8 @@ fn set_edits_fields_by_path_and_unset_removes() {
         error,
         "error: cannot edit `flags/overlays/dev/new-checkout.yaml`: cannot reach `rules[0].serve`: `rules` has 0 items, no index 0\nhelp: an overlay replaces a list as a whole: set the whole list (`rules=[...]`), change the base (no `--env`), or edit the file by hand\n"
     );
-    repo.flagctl(&["set", "new-checkout", "--unset", "expires"]).ok();
+    repo.flagctl(&["set", "new-checkout", "--unset", "expires"])
+        .ok();
     assert_eq!(changed_lines(&repo.patch()), ["-expires: 2027-03-31"]);
     assert_eq!(
         repo.message().lines().next(),
@@ -184,7 +213,9 @@ fn set_edits_fields_by_path_and_unset_removes() {
     );
     let error = repo.refused(&["set", "new-checkout", "description="]);
     assert!(
-        error.contains("help: remove the field with `--unset description`, set null with `description=null`"),
+        error.contains(
+            "help: remove the field with `--unset description`, set null with `description=null`"
+        ),
         "{error}"
     );
 }
@@ -222,14 +253,20 @@ fn new_writes_a_flag_with_a_modeline_and_refuses_an_existing_key() {
         "long=Hello there",
     ])
     .ok();
-    assert!(repo.read("flags/base/banner.yaml").contains("variants:\n  short: Hi\n  long: Hello there\ndefault: short\n"));
+    assert!(
+        repo.read("flags/base/banner.yaml")
+            .contains("variants:\n  short: Hi\n  long: Hello there\ndefault: short\n")
+    );
     let error = repo.refused(&["new", "new-checkout"]);
     assert_eq!(
         error,
         "error: flag `new-checkout` already exists\nhelp: change it with `flagctl set new-checkout FIELD=VALUE`, or pick another key\n"
     );
     let error = repo.refused(&["new", "colour", "--type", "string"]);
-    assert!(error.starts_with("error: invalid flag `colour`: a string flag needs variants\n"), "{error}");
+    assert!(
+        error.starts_with("error: invalid flag `colour`: a string flag needs variants\n"),
+        "{error}"
+    );
     // A root with its own schemas/ points there.
     let own = Repo::empty();
     own.git(&["init", "-q", "-b", "main"]);
@@ -238,9 +275,10 @@ fn new_writes_a_flag_with_a_modeline_and_refuses_an_existing_key() {
     own.git(&["add", "."]);
     own.git(&["commit", "-q", "-m", "root"]);
     own.flagctl(&["new", "x"]).ok();
-    assert!(own
-        .read("flags/base/x.yaml")
-        .starts_with("# yaml-language-server: $schema=../schemas/flag.schema.json\n"));
+    assert!(
+        own.read("flags/base/x.yaml")
+            .starts_with("# yaml-language-server: $schema=../schemas/flag.schema.json\n")
+    );
 }
 
 #[test]
@@ -268,14 +306,31 @@ fn split_sets_weights_and_keeps_the_order_and_the_experiment() {
     );
     // In dev the overlay serves `orange`; a split there replaces it and
     // keeps the base's experiment by inheritance.
-    repo.flagctl(&["split", "checkout-button-color", "blue=50", "orange=50", "--env", "dev"])
-        .ok();
+    repo.flagctl(&[
+        "split",
+        "checkout-button-color",
+        "blue=50",
+        "orange=50",
+        "--env",
+        "dev",
+    ])
+    .ok();
     let show = repo
-        .flagctl(&["show", "checkout-button-color", "--env", "dev", "--format", "json"])
+        .flagctl(&[
+            "show",
+            "checkout-button-color",
+            "--env",
+            "dev",
+            "--format",
+            "json",
+        ])
         .ok()
         .json();
     let default = &show["environments"][0]["flag"]["default"];
-    assert_eq!(default["rollout"], serde_json::json!({"blue": 50, "orange": 50}));
+    assert_eq!(
+        default["rollout"],
+        serde_json::json!({"blue": 50, "orange": 50})
+    );
     assert_eq!(default["experiment"], "checkout-button-color-q4");
     let error = repo.refused(&["split", "checkout-button-color", "blue=60", "green=50"]);
     assert_eq!(
@@ -292,21 +347,35 @@ fn split_sets_weights_and_keeps_the_order_and_the_experiment() {
 #[test]
 fn target_adds_and_removes_and_an_overlay_starts_from_the_inherited_list() {
     let repo = Repo::new();
-    repo.flagctl(&["target", "new-checkout", "on", "--add", "carol,dave", "--yes"])
-        .ok();
+    repo.flagctl(&[
+        "target",
+        "new-checkout",
+        "on",
+        "--add",
+        "carol,dave",
+        "--yes",
+    ])
+    .ok();
     assert_eq!(
         repo.message().lines().next(),
         Some("target new-checkout on +carol,dave")
     );
     assert_eq!(
         changed_lines(&repo.patch()),
-        [
-            "-  on: [alice, bob]",
-            "+  on: [alice, bob, carol, dave]"
-        ]
+        ["-  on: [alice, bob]", "+  on: [alice, bob, carol, dave]"]
     );
-    repo.flagctl(&["target", "new-checkout", "on", "--remove", "alice", "--add", "erin", "--env", "staging"])
-        .ok();
+    repo.flagctl(&[
+        "target",
+        "new-checkout",
+        "on",
+        "--remove",
+        "alice",
+        "--add",
+        "erin",
+        "--env",
+        "staging",
+    ])
+    .ok();
     assert_eq!(
         repo.message().lines().next(),
         Some("target new-checkout on +erin -alice in staging")
@@ -316,8 +385,14 @@ fn target_adds_and_removes_and_an_overlay_starts_from_the_inherited_list() {
         .ok()
         .json();
     let targets = |env: usize| show["environments"][env]["flag"]["targets"]["on"].clone();
-    assert_eq!(targets(0), serde_json::json!(["alice", "bob", "carol", "dave"]));
-    assert_eq!(targets(1), serde_json::json!(["bob", "carol", "dave", "erin"]));
+    assert_eq!(
+        targets(0),
+        serde_json::json!(["alice", "bob", "carol", "dave"])
+    );
+    assert_eq!(
+        targets(1),
+        serde_json::json!(["bob", "carol", "dave", "erin"])
+    );
     let run = repo
         .flagctl(&["target", "new-checkout", "on", "--add", "bob"])
         .ok();
@@ -332,8 +407,16 @@ fn target_adds_and_removes_and_an_overlay_starts_from_the_inherited_list() {
 #[test]
 fn promote_makes_an_environment_resolve_like_another() {
     let repo = Repo::new();
-    repo.flagctl(&["promote", "new-checkout", "--from", "staging", "--to", "prod", "--yes"])
-        .ok();
+    repo.flagctl(&[
+        "promote",
+        "new-checkout",
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+        "--yes",
+    ])
+    .ok();
     assert_eq!(
         repo.message(),
         "promote new-checkout staging → prod\n\nFlagctl-Action: promote\nFlagctl-Flag: new-checkout\nFlagctl-Env: prod\nFlagctl-From: staging\n\n"
@@ -350,7 +433,10 @@ fn promote_makes_an_environment_resolve_like_another() {
         .flagctl(&["show", "new-checkout", "--format", "json"])
         .ok()
         .json();
-    assert_eq!(show["environments"][1]["flag"], show["environments"][2]["flag"]);
+    assert_eq!(
+        show["environments"][1]["flag"],
+        show["environments"][2]["flag"]
+    );
     // To an environment without an overlay of its own: removed, so it
     // resolves like the base again.
     repo.flagctl(&["promote", "new-checkout", "--from", "prod", "--to", "dev"])
@@ -359,9 +445,19 @@ fn promote_makes_an_environment_resolve_like_another() {
         .flagctl(&["show", "new-checkout", "--format", "json"])
         .ok()
         .json();
-    assert_eq!(show["environments"][0]["flag"], show["environments"][2]["flag"]);
+    assert_eq!(
+        show["environments"][0]["flag"],
+        show["environments"][2]["flag"]
+    );
     let run = repo
-        .flagctl(&["promote", "new-checkout", "--from", "staging", "--to", "prod"])
+        .flagctl(&[
+            "promote",
+            "new-checkout",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+        ])
         .ok();
     assert_eq!(
         run.stderr,
@@ -373,31 +469,47 @@ fn promote_makes_an_environment_resolve_like_another() {
 fn revert_undoes_a_change_and_refuses_what_it_cannot() {
     let repo = Repo::new();
     let before = repo.read(BASE);
-    repo.flagctl(&["rollout", "new-checkout", "30", "--yes"]).ok();
+    repo.flagctl(&["rollout", "new-checkout", "30", "--yes"])
+        .ok();
     let rollout = repo.head();
-    repo.flagctl(&["revert", "HEAD", "-m", "Errors went up.", "--yes"]).ok();
+    repo.flagctl(&["revert", "HEAD", "-m", "Errors went up.", "--yes"])
+        .ok();
     assert_eq!(repo.read(BASE), before);
     assert_eq!(
         repo.message(),
-        format!("revert \"rollout new-checkout 10% → 30%\"\n\nThis reverts commit {rollout}.\n\nErrors went up.\n\nFlagctl-Action: revert\nFlagctl-Flag: new-checkout\nFlagctl-Reverts: {rollout}\n\n")
+        format!(
+            "revert \"rollout new-checkout 10% → 30%\"\n\nThis reverts commit {rollout}.\n\nErrors went up.\n\nFlagctl-Action: revert\nFlagctl-Flag: new-checkout\nFlagctl-Reverts: {rollout}\n\n"
+        )
     );
     // A later commit touched the same file: refused.
-    repo.flagctl(&["rollout", "new-checkout", "40", "--yes"]).ok();
-    repo.flagctl(&["target", "new-checkout", "on", "--add", "zoe", "--yes"]).ok();
+    repo.flagctl(&["rollout", "new-checkout", "40", "--yes"])
+        .ok();
+    repo.flagctl(&["target", "new-checkout", "on", "--add", "zoe", "--yes"])
+        .ok();
     let error = repo.refused(&["revert", "HEAD~1", "--yes"]);
     assert!(
-        error.starts_with("error: cannot revert `") && error.contains(": 1 later commit changed the same files (`"),
+        error.starts_with("error: cannot revert `")
+            && error.contains(": 1 later commit changed the same files (`"),
         "{error}"
     );
     assert!(error.contains("target new-checkout on +zoe"), "{error}");
     // Not a flagctl change.
-    repo.write("flags/base/legacy-export.yaml", &repo.read("flags/base/legacy-export.yaml").replace("default: on", "default: off"));
+    repo.write(
+        "flags/base/legacy-export.yaml",
+        &repo
+            .read("flags/base/legacy-export.yaml")
+            .replace("default: on", "default: off"),
+    );
     repo.git(&["commit", "-qam", "by hand"]);
     let id = repo.head();
     let error = repo.refused(&["revert", "HEAD", "--yes"]);
     assert_eq!(
         error,
-        format!("error: commit `{}` is not a flagctl change (it has no `Flagctl-Action` trailer)\nhelp: undo it with `git revert {}`\n", &id[..12], &id[..12])
+        format!(
+            "error: commit `{}` is not a flagctl change (it has no `Flagctl-Action` trailer)\nhelp: undo it with `git revert {}`\n",
+            &id[..12],
+            &id[..12]
+        )
     );
 }
 
@@ -405,14 +517,20 @@ fn revert_undoes_a_change_and_refuses_what_it_cannot() {
 fn archive_removes_the_flag_and_its_overlays() {
     let repo = Repo::new();
     let error = repo.refused(&["archive", "new-checkout"]);
-    assert!(error.starts_with("error: this change alters what protected `prod` serves"), "{error}");
+    assert!(
+        error.starts_with("error: this change alters what protected `prod` serves"),
+        "{error}"
+    );
     repo.flagctl(&["archive", "new-checkout", "--yes", "-m", "Shipped."])
         .ok();
     assert_eq!(
         repo.git(&["show", "--name-status", "--format=", "HEAD"]),
         "D\tflags/base/new-checkout.yaml\nD\tflags/overlays/dev/new-checkout.yaml\nD\tflags/overlays/prod/new-checkout.yaml\nD\tflags/overlays/staging/new-checkout.yaml\n"
     );
-    assert!(repo.message().starts_with("archive new-checkout\n\nShipped.\n"));
+    assert!(
+        repo.message()
+            .starts_with("archive new-checkout\n\nShipped.\n")
+    );
     assert_eq!(repo.status(), "");
     repo.flagctl(&["validate"]).ok();
 }
@@ -422,7 +540,14 @@ fn dry_run_shows_the_diff_and_writes_nothing() {
     let repo = Repo::new();
     let head = repo.head();
     let run = repo
-        .flagctl(&["rollout", "new-checkout", "50", "--env", "prod", "--dry-run"])
+        .flagctl(&[
+            "rollout",
+            "new-checkout",
+            "50",
+            "--env",
+            "prod",
+            "--dry-run",
+        ])
         .ok();
     assert_eq!(
         run.stdout,
@@ -440,9 +565,22 @@ fn dry_run_shows_the_diff_and_writes_nothing() {
         .json();
     assert_eq!(json["committed"], false);
     assert_eq!(json["dry_run"], true);
-    assert_eq!(json["files"], serde_json::json!(["flags/base/legacy-export.yaml"]));
-    assert!(json["diff"].as_str().unwrap().contains("--- a/flags/base/legacy-export.yaml\n+++ /dev/null\n"));
-    assert!(json["message"].as_str().unwrap().starts_with("archive legacy-export\n"));
+    assert_eq!(
+        json["files"],
+        serde_json::json!(["flags/base/legacy-export.yaml"])
+    );
+    assert!(
+        json["diff"]
+            .as_str()
+            .unwrap()
+            .contains("--- a/flags/base/legacy-export.yaml\n+++ /dev/null\n")
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("archive legacy-export\n")
+    );
     assert_eq!(repo.head(), head);
 }
 
@@ -471,10 +609,14 @@ fn json_output_author_override_and_reason() {
     assert_eq!(json["action"], "disable");
     assert_eq!(json["flag"], "new-checkout");
     assert_eq!(json["environment"], "staging");
-    assert_eq!(json["files"], serde_json::json!(["flags/overlays/staging/new-checkout.yaml"]));
+    assert_eq!(
+        json["files"],
+        serde_json::json!(["flags/overlays/staging/new-checkout.yaml"])
+    );
     assert_eq!(json["environments"], serde_json::json!(["staging"]));
     assert_eq!(
-        repo.git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>"]).trim(),
+        repo.git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>"])
+            .trim(),
         format!("Pager Bot <pager@example.com>|{NAME} <{EMAIL}>")
     );
     assert!(repo.message().contains("\n\nIncident 4711\n\n"));
@@ -489,7 +631,14 @@ fn json_output_author_override_and_reason() {
 fn an_invalid_result_is_refused_with_located_diagnostics() {
     let repo = Repo::new();
     let head = repo.head();
-    let run = repo.flagctl(&["set", "new-checkout", "default=maybe", "--env", "prod", "--yes"]);
+    let run = repo.flagctl(&[
+        "set",
+        "new-checkout",
+        "default=maybe",
+        "--env",
+        "prod",
+        "--yes",
+    ]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stderr.contains("error[unknown-variant]: "),
@@ -497,7 +646,8 @@ fn an_invalid_result_is_refused_with_located_diagnostics() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("--> flags/overlays/prod/new-checkout.yaml:3:10"),
+        run.stderr
+            .contains("--> flags/overlays/prod/new-checkout.yaml:3:10"),
         "the in-memory file, with its position: {}",
         run.stderr
     );
@@ -509,7 +659,10 @@ fn an_invalid_result_is_refused_with_located_diagnostics() {
     );
     assert_eq!(repo.head(), head);
     assert_eq!(repo.status(), "");
-    assert!(repo.read(PROD_OVERLAY).contains("rollout: { on: 25, off: 75 }"));
+    assert!(
+        repo.read(PROD_OVERLAY)
+            .contains("rollout: { on: 25, off: 75 }")
+    );
 }
 
 #[test]
@@ -523,7 +676,16 @@ fn errors_elsewhere_on_the_branch_do_not_block_other_changes() {
     repo.git(&["commit", "-qm", "broken by hand"]);
     for _ in 0..2 {
         // The first run validates everything, the second incrementally.
-        let run = repo.flagctl(&["target", "new-checkout", "on", "--add", &format!("u{}", repo.head()), "--yes"]).ok();
+        let run = repo
+            .flagctl(&[
+                "target",
+                "new-checkout",
+                "on",
+                "--add",
+                &format!("u{}", repo.head()),
+                "--yes",
+            ])
+            .ok();
         assert_eq!(
             run.stderr,
             "warning: the branch already has 1 error in files this change does not touch; run `flagctl validate`\n"
@@ -533,9 +695,14 @@ fn errors_elsewhere_on_the_branch_do_not_block_other_changes() {
     let run = repo.flagctl(&["set", "broken", "description=still broken"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("error[weights-sum]"), "{}", run.stderr);
-    assert!(run.stderr.contains("--> flags/base/broken.yaml:4:12"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--> flags/base/broken.yaml:4:12"),
+        "{}",
+        run.stderr
+    );
     // Fixing it works.
-    repo.flagctl(&["set", "broken", "default.rollout.off=40", "--yes"]).ok();
+    repo.flagctl(&["set", "broken", "default.rollout.off=40", "--yes"])
+        .ok();
     repo.flagctl(&["validate"]).ok();
 }
 
@@ -552,17 +719,27 @@ fn uncommitted_edits_to_the_file_are_never_committed_along() {
     assert_eq!(repo.read(PROD_OVERLAY), edited);
     // Staged counts too; an untracked file where an overlay would go too.
     repo.git(&["add", PROD_OVERLAY]);
-    assert!(repo.refused(&["disable", "new-checkout", "--env", "prod", "--yes"]).contains("(staged)"));
+    assert!(
+        repo.refused(&["disable", "new-checkout", "--env", "prod", "--yes"])
+            .contains("(staged)")
+    );
     repo.write("flags/overlays/dev/beta-dashboard.yaml", "enabled: false\n");
-    assert!(repo.refused(&["disable", "beta-dashboard", "--env", "dev"]).contains("(untracked)"));
+    assert!(
+        repo.refused(&["disable", "beta-dashboard", "--env", "dev"])
+            .contains("(untracked)")
+    );
     // Other files' edits are left alone and out of the commit.
     repo.write("flags/base/legacy-export.yaml", "key: legacy-export\n");
-    repo.flagctl(&["target", "new-checkout", "on", "--add", "zoe", "--yes"]).ok();
+    repo.flagctl(&["target", "new-checkout", "on", "--add", "zoe", "--yes"])
+        .ok();
     assert_eq!(
         repo.git(&["show", "--name-only", "--format=", "HEAD"]),
         "flags/base/new-checkout.yaml\n"
     );
-    assert_eq!(repo.read("flags/base/legacy-export.yaml"), "key: legacy-export\n");
+    assert_eq!(
+        repo.read("flags/base/legacy-export.yaml"),
+        "key: legacy-export\n"
+    );
     assert_eq!(
         repo.status(),
         " M flags/base/legacy-export.yaml\nM  flags/overlays/prod/new-checkout.yaml\n?? flags/overlays/dev/beta-dashboard.yaml\n"
@@ -594,7 +771,15 @@ fn bad_input_gets_one_error_and_a_help_line() {
             "error: invalid percentage `12.3456`: it has more than 3 decimals\nhelp: give a number from 0 to 100 with at most 3 decimals, such as `25` or `12.5`\n",
         ),
         (
-            &["rollout", "new-checkout", "10", "--variant", "onn", "--env", "prod"],
+            &[
+                "rollout",
+                "new-checkout",
+                "10",
+                "--variant",
+                "onn",
+                "--env",
+                "prod",
+            ],
             "error: flag `new-checkout` has no variant `onn`\nhelp: did you mean `on`? the variants are: on, off\n",
         ),
         (
@@ -653,7 +838,10 @@ fn repository_states_that_cannot_take_a_change() {
     repo.git(&["checkout", "-q", "--detach"]);
     let error = repo.refused(&["disable", "new-checkout", "--env", "dev"]);
     assert!(error.starts_with("error: HEAD is detached at `"), "{error}");
-    assert!(error.ends_with("help: check out a branch with `git switch <branch>`\n"), "{error}");
+    assert!(
+        error.ends_with("help: check out a branch with `git switch <branch>`\n"),
+        "{error}"
+    );
     repo.git(&["checkout", "-q", "main"]);
     // A rebase in progress.
     std::fs::create_dir_all(repo.path().join(".git/rebase-merge")).unwrap();
@@ -666,7 +854,12 @@ fn repository_states_that_cannot_take_a_change() {
 
     // No identity anywhere.
     let mut command = repo.command(&["disable", "new-checkout", "--env", "dev"]);
-    for var in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"] {
+    for var in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
         command.env_remove(var);
     }
     let error = repo.refused_by(command);
@@ -688,7 +881,12 @@ fn repository_states_that_cannot_take_a_change() {
         "error: this change alters what protected `prod` serves: it needs confirmation\nhelp: run it again with `--yes`, or see the change first with `--dry-run`\n"
     );
     repo.flagctl(&["rollout", "new-checkout", "15"]).ok();
-    repo.flagctl(&["set", "new-checkout", "description=Descriptions are not served"]).ok();
+    repo.flagctl(&[
+        "set",
+        "new-checkout",
+        "description=Descriptions are not served",
+    ])
+    .ok();
 }
 
 #[test]
@@ -699,7 +897,11 @@ fn every_command_teaches_with_an_example() {
         "archive",
     ] {
         let run = repo.flagctl(&[command, "--help"]).ok();
-        assert!(run.stdout.contains("Examples:\n  flagctl "), "{command}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("Examples:\n  flagctl "),
+            "{command}: {}",
+            run.stdout
+        );
         assert!(run.stdout.contains("--dry-run"), "{command}");
     }
 }

@@ -15,14 +15,19 @@ const WORKERS: usize = 8;
 const CHANGES: usize = 50;
 
 fn flag(key: &str) -> String {
-    format!("key: {key}\ndescription: worker flag\ntype: boolean\ntargets:\n  on: []\ndefault: off\n")
+    format!(
+        "key: {key}\ndescription: worker flag\ntype: boolean\ntargets:\n  on: []\ndefault: off\n"
+    )
 }
 
 #[test]
 fn eight_processes_making_fifty_changes_each_lose_nothing() {
     let repo = Repo::new();
     for worker in 0..WORKERS {
-        repo.write(&format!("flags/base/w{worker}.yaml"), &flag(&format!("w{worker}")));
+        repo.write(
+            &format!("flags/base/w{worker}.yaml"),
+            &flag(&format!("w{worker}")),
+        );
     }
     repo.write("flags/base/shared.yaml", &flag("shared"));
     repo.git(&["add", "."]);
@@ -69,13 +74,20 @@ fn eight_processes_making_fifty_changes_each_lose_nothing() {
         repo.git(&["rev-list", "--count", &range]).trim(),
         (WORKERS * CHANGES).to_string()
     );
-    assert_eq!(repo.git(&["rev-list", "--merges", "--count", &range]).trim(), "0");
+    assert_eq!(
+        repo.git(&["rev-list", "--merges", "--count", &range])
+            .trim(),
+        "0"
+    );
     let actions = repo.git(&[
         "log",
         "--format=%(trailers:key=Flagctl-Action,valueonly)",
         &range,
     ]);
-    assert_eq!(actions.lines().filter(|l| !l.is_empty()).count(), WORKERS * CHANGES);
+    assert_eq!(
+        actions.lines().filter(|l| !l.is_empty()).count(),
+        WORKERS * CHANGES
+    );
     repo.git(&["fsck", "--strict", "--no-progress"]);
     assert_eq!(repo.status(), "", "index and working tree match the tip");
 
@@ -107,7 +119,14 @@ fn eight_processes_making_fifty_changes_each_lose_nothing() {
 fn bare_remote_with_flags() -> (Repo, std::path::PathBuf) {
     let seed = Repo::new();
     let remote = seed.home.path().join("remote.git");
-    let output = seed.git_output(&["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
+    let output = seed.git_output(&[
+        "init",
+        "-q",
+        "--bare",
+        "-b",
+        "main",
+        remote.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{output:?}");
     seed.git(&["push", "-q", remote.to_str().unwrap(), "main"]);
     (seed, remote)
@@ -135,7 +154,13 @@ fn two_clones_pushing_to_one_remote_at_once() {
                 for change in 0..EACH {
                     let id = format!("{name}{change}");
                     let run = clone.flagctl(&[
-                        "target", "new-checkout", "on", "--add", &id, "--yes", "--push",
+                        "target",
+                        "new-checkout",
+                        "on",
+                        "--add",
+                        &id,
+                        "--yes",
+                        "--push",
                     ]);
                     assert_eq!(run.code, 0, "clone {name}, change {change}: {run:#?}");
                     assert!(run.stderr.contains("pushed `main` to `origin`"), "{run:#?}");
@@ -162,12 +187,19 @@ fn two_clones_pushing_to_one_remote_at_once() {
     let text = clones[0].git(&["show", "origin/main:flags/base/new-checkout.yaml"]);
     for name in ["a", "b"] {
         for change in 0..EACH {
-            assert!(text.contains(&format!("{name}{change}")), "{name}{change} missing: {text}");
+            assert!(
+                text.contains(&format!("{name}{change}")),
+                "{name}{change} missing: {text}"
+            );
         }
     }
     drop(shown);
     for clone in &clones {
-        assert_eq!(clone.status(), "", "each clone's working tree matches its branch");
+        assert_eq!(
+            clone.status(),
+            "",
+            "each clone's working tree matches its branch"
+        );
         clone.git(&["fsck", "--no-progress"]);
     }
 }
@@ -204,17 +236,30 @@ fn push_refuses_to_bury_unpushed_commits_and_keeps_the_change() {
     // remote's tip, and the files the remote changed follow.
     let fresh = Repo::clone_of(&remote);
     theirs
-        .flagctl(&["set", "beta-dashboard", "description=theirs again", "--push"])
+        .flagctl(&[
+            "set",
+            "beta-dashboard",
+            "description=theirs again",
+            "--push",
+        ])
         .ok();
     let run = fresh
         .flagctl(&["set", "legacy-export", "description=fresh", "--push"])
         .ok();
     assert!(
-        run.stderr
-            .contains("pushed `main` to `origin` (the remote had moved: re-applied on its tip, 2 pushes)"),
+        run.stderr.contains(
+            "pushed `main` to `origin` (the remote had moved: re-applied on its tip, 2 pushes)"
+        ),
         "{run:#?}"
     );
-    assert!(fresh.read("flags/base/beta-dashboard.yaml").contains("description: theirs again"));
+    assert!(
+        fresh
+            .read("flags/base/beta-dashboard.yaml")
+            .contains("description: theirs again")
+    );
     assert_eq!(fresh.status(), "");
-    assert_eq!(fresh.head(), fresh.git(&["rev-parse", "origin/main"]).trim());
+    assert_eq!(
+        fresh.head(),
+        fresh.git(&["rev-parse", "origin/main"]).trim()
+    );
 }

@@ -41,7 +41,13 @@ fn reads_only_what_one_flag_depends_on() {
             "segments/staff.yaml"
         ]
     );
-    assert!(store.read_flags_at("HEAD", &["nope"]).unwrap().get("base/nope.yaml").is_none());
+    assert!(
+        store
+            .read_flags_at("HEAD", &["nope"])
+            .unwrap()
+            .get("base/nope.yaml")
+            .is_none()
+    );
     assert_eq!(store.flag_keys_at("HEAD").unwrap(), ["a", "b"]);
 
     // The root tree id changes with the root's documents only.
@@ -85,10 +91,24 @@ fn the_dirty_check_tells_work_from_a_fresh_commit() {
     let before = repo.read("flags/base/a.yaml");
     let tip = store.head().unwrap().id();
     let other = Store::discover(&repo.root()).unwrap();
-    other.commit_change(&request("base/a.yaml", "key: a\nx: 1\n", tip)).unwrap();
+    other
+        .commit_change(&request("base/a.yaml", "key: a\nx: 1\n", tip))
+        .unwrap();
     repo.write("flags/base/a.yaml", &before);
-    repo.git(&["update-index", "--cacheinfo", &format!("100644,{},flags/base/a.yaml", repo.git(&["rev-parse", &format!("{}:flags/base/a.yaml", tip.unwrap())]).trim())]);
-    assert_ne!(repo.status(), "", "the file looks staged against the new tip");
+    repo.git(&[
+        "update-index",
+        "--cacheinfo",
+        &format!(
+            "100644,{},flags/base/a.yaml",
+            repo.git(&["rev-parse", &format!("{}:flags/base/a.yaml", tip.unwrap())])
+                .trim()
+        ),
+    ]);
+    assert_ne!(
+        repo.status(),
+        "",
+        "the file looks staged against the new tip"
+    );
     assert_eq!(store.uncommitted_edits("base/a.yaml").unwrap(), None);
     // Half written: the new content in the working tree, the old in the index.
     repo.write("flags/base/a.yaml", "key: a\nx: 1\n");
@@ -114,7 +134,10 @@ fn preflight_refuses_what_commit_change_would() {
     repo.git(&["checkout", "-q", "main"]);
     assert_eq!(store.push_remote("main").unwrap(), None);
     repo.git(&["config", "branch.main.remote", "upstream"]);
-    assert_eq!(store.push_remote("main").unwrap().as_deref(), Some("upstream"));
+    assert_eq!(
+        store.push_remote("main").unwrap().as_deref(),
+        Some("upstream")
+    );
     repo.git(&["config", "remote.pushDefault", "fork"]);
     assert_eq!(store.push_remote("main").unwrap().as_deref(), Some("fork"));
 }
@@ -140,14 +163,23 @@ fn commit_onto_another_tip_moves_the_branch_and_the_files_that_changed() {
     // Uncommitted work in a file the remote changed: refused, nothing moves.
     repo.write("README.md", "my notes\n");
     let error = store
-        .commit_change_onto(&request("base/a.yaml", "key: a\nlocal: 1\n", Some(local.id)), remote)
+        .commit_change_onto(
+            &request("base/a.yaml", "key: a\nlocal: 1\n", Some(local.id)),
+            remote,
+        )
         .unwrap_err();
-    assert!(matches!(error, StoreError::WouldOverwrite { ref paths } if paths == &["README.md"]), "{error}");
+    assert!(
+        matches!(error, StoreError::WouldOverwrite { ref paths } if paths == &["README.md"]),
+        "{error}"
+    );
     assert_eq!(store.head().unwrap().id(), Some(local.id));
     repo.git(&["checkout", "-q", "--", "README.md"]);
 
     let rebased = store
-        .commit_change_onto(&request("base/a.yaml", "key: a\nlocal: 1\n", Some(local.id)), remote)
+        .commit_change_onto(
+            &request("base/a.yaml", "key: a\nlocal: 1\n", Some(local.id)),
+            remote,
+        )
         .unwrap();
     assert_eq!(rebased.parent, Some(remote));
     assert_eq!(store.head().unwrap().id(), Some(rebased.id));

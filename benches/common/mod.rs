@@ -119,4 +119,3 @@ pub fn repository() -> PathBuf {
     );
     dir
 }
-

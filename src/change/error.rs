@@ -180,7 +180,9 @@ pub enum ChangeError {
         path: String,
     },
     /// The edits did not have the effect the command promised (a bug).
-    #[error("the edit did not have the intended effect on `{pointer}` in `{environment}` (this is a bug in flagctl)")]
+    #[error(
+        "the edit did not have the intended effect on `{pointer}` in `{environment}` (this is a bug in flagctl)"
+    )]
     Unexpected {
         /// The environment (`base` for the base file).
         environment: String,

@@ -236,7 +236,8 @@ pub fn parse_weights(items: &[String]) -> Result<Vec<(String, Weight)>, ChangeEr
         .sum();
     if total != u64::from(WEIGHT_TOTAL) {
         let difference = i64::from(WEIGHT_TOTAL) - i64::try_from(total).unwrap_or(i64::MAX);
-        let amount = Weight::from_thousandths(u32::try_from(difference.unsigned_abs()).unwrap_or(0));
+        let amount =
+            Weight::from_thousandths(u32::try_from(difference.unsigned_abs()).unwrap_or(0));
         let missing = if difference > 0 {
             format!("add {amount}")
         } else {
@@ -410,7 +411,9 @@ mod tests {
         assert_eq!(ok("0.001"), Some(1));
         assert_eq!(ok("100"), Some(100_000));
         assert_eq!(ok("12.500"), Some(12_500));
-        for bad in ["101", "-1", "0.0001", "abc", "", "1e2", "nan", "inf", "25%%"] {
+        for bad in [
+            "101", "-1", "0.0001", "abc", "", "1e2", "nan", "inf", "25%%",
+        ] {
             assert!(parse_percent(bad).is_err(), "{bad}");
         }
         let error = parse_percent("150").expect_err("out of range");

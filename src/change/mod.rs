@@ -84,8 +84,8 @@ use crate::store::{Oid, Trailer};
 
 pub use error::ChangeError;
 pub use intent::{
-    Assignment, Intent, NewFlag, parse_assignment, parse_date, parse_ids, parse_key,
-    parse_percent, parse_value, parse_variant, parse_weights,
+    Assignment, Intent, NewFlag, parse_assignment, parse_date, parse_ids, parse_key, parse_percent,
+    parse_value, parse_variant, parse_weights,
 };
 pub use pipeline::{Committed, Options, Outcome, Pipeline, Preparation, Pushed};
 
@@ -260,7 +260,9 @@ impl Effect {
 
     /// The resolved flag after, as JSON.
     pub fn after_value(&self) -> Option<Value> {
-        self.after.as_ref().and_then(|f| serde_json::to_value(f).ok())
+        self.after
+            .as_ref()
+            .and_then(|f| serde_json::to_value(f).ok())
     }
 }
 

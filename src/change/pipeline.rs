@@ -148,9 +148,7 @@ impl<'s> Pipeline<'s> {
     /// environment or variant), uncommitted work in a file to change, and
     /// an invalid result ([`ChangeError::Invalid`], with diagnostics).
     pub fn prepare(&self, intent: &Intent) -> Result<Preparation, ChangeError> {
-        let branch = self
-            .store
-            .check_can_commit(self.options.author.as_ref())?;
+        let branch = self.store.check_can_commit(self.options.author.as_ref())?;
         let branch = branch.strip_prefix("refs/heads/").unwrap_or(&branch);
         let tip = match self.store.head()? {
             Head::Branch { id: Some(id), .. } => id,
@@ -535,11 +533,19 @@ impl<'s> Pipeline<'s> {
             keys.dedup();
             keys
         };
-        let effects = effects(&config.environments, &config.protected, &before, &after, &touched);
+        let effects = effects(
+            &config.environments,
+            &config.protected,
+            &before,
+            &after,
+            &touched,
+        );
         let mut protected: Vec<String> = effects
             .iter()
             // A new flag serves nothing to anyone until code asks for it.
-            .filter(|e| e.protected && e.serving && !(e.before.is_none() && plan.action == Action::New))
+            .filter(|e| {
+                e.protected && e.serving && !(e.before.is_none() && plan.action == Action::New)
+            })
             .map(|e| e.environment.clone())
             .collect();
         if let Some(environment) = &plan.environment
@@ -573,7 +579,15 @@ impl<'s> Pipeline<'s> {
         before: &Loaded,
         after_files: &RootFiles,
         changed: &[String],
-    ) -> Result<(Loaded, super::validate::Verdict, Validation, Option<RootFiles>), ChangeError> {
+    ) -> Result<
+        (
+            Loaded,
+            super::validate::Verdict,
+            Validation,
+            Option<RootFiles>,
+        ),
+        ChangeError,
+    > {
         let (known, validation) = match self.valid.errors(root_tree) {
             Some(errors) => (errors, Validation::Incremental),
             None => {
@@ -609,9 +623,9 @@ impl<'s> Pipeline<'s> {
             .iter()
             .filter(|d| d.is_error())
             .filter(|d| {
-                d.location.as_ref().is_some_and(|l| {
-                    changed.contains(&l.file.to_string_lossy().replace('\\', "/"))
-                })
+                d.location
+                    .as_ref()
+                    .is_some_and(|l| changed.contains(&l.file.to_string_lossy().replace('\\', "/")))
             })
             .count();
         let scoped_old = verdict.preexisting;
@@ -646,8 +660,9 @@ impl<'s> Pipeline<'s> {
                 suggestion: None,
             } => {
                 let keys = self.store.flag_keys_at(revision).unwrap_or_default();
-                let suggestion = crate::format::schema::closest(&key, keys.iter().map(String::as_str))
-                    .map(str::to_owned);
+                let suggestion =
+                    crate::format::schema::closest(&key, keys.iter().map(String::as_str))
+                        .map(str::to_owned);
                 ChangeError::UnknownFlag { key, suggestion }
             }
             other => other,
@@ -675,7 +690,8 @@ fn effects(
     after: &Loaded,
     keys: &[FlagKey],
 ) -> Vec<Effect> {
-    let exact = |flag: Option<&crate::model::Flag>| flag.and_then(|f| serde_json::to_string(f).ok());
+    let exact =
+        |flag: Option<&crate::model::Flag>| flag.and_then(|f| serde_json::to_string(f).ok());
     let mut effects = Vec::new();
     for environment in environments {
         for key in keys {

@@ -130,7 +130,12 @@ fn identity(diagnostic: &Diagnostic) -> Identity {
 ///
 /// `scoped` says the loads hold only `flagctl.yaml`, the segments and the
 /// changed flags (so "segment not used" warnings mean nothing).
-pub(crate) fn judge(before: Option<&Loaded>, after: &Loaded, changed: &[String], scoped: bool) -> Verdict {
+pub(crate) fn judge(
+    before: Option<&Loaded>,
+    after: &Loaded,
+    changed: &[String],
+    scoped: bool,
+) -> Verdict {
     let known: HashSet<Identity> = before
         .map(|b| {
             b.diagnostics
@@ -194,7 +199,11 @@ mod tests {
         let filler: String = (0..7000).map(|i| format!("{i:040x} 0\n")).collect();
         fs::write(&path, filler).expect("write");
         cache.insert(id, 0);
-        assert_eq!(cache.errors(id), Some(0), "the newest id survives compaction");
+        assert_eq!(
+            cache.errors(id),
+            Some(0),
+            "the newest id survives compaction"
+        );
         let lines = fs::read_to_string(&path).expect("read").lines().count();
         assert_eq!(lines, KEEP);
         Ok(())
@@ -203,7 +212,10 @@ mod tests {
     #[test]
     fn only_errors_the_change_touches_or_introduces_block() {
         let config = ("flagctl.yaml", "environments: [dev, prod]\n");
-        let broken = ("base/broken.yaml", "key: broken\ntype: boolean\ndefault:\n  rollout: { on: 60, off: 50 }\n");
+        let broken = (
+            "base/broken.yaml",
+            "key: broken\ntype: boolean\ndefault:\n  rollout: { on: 60, off: 50 }\n",
+        );
         let before = RootFiles::from_pairs([
             config,
             broken,
@@ -224,7 +236,12 @@ mod tests {
         let verdict = judge(Some(&before), &load(&after_ok, &options()), &changed, false);
         assert!(verdict.blocking.is_empty());
         assert_eq!(verdict.preexisting, 1);
-        let verdict = judge(Some(&before), &load(&after_bad, &options()), &changed, false);
+        let verdict = judge(
+            Some(&before),
+            &load(&after_bad, &options()),
+            &changed,
+            false,
+        );
         assert_eq!(verdict.blocking.len(), 1);
         assert_eq!(verdict.blocking[0].code, Code::UnknownVariant);
         // Touching the broken file makes its errors blocking.

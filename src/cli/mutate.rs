@@ -241,7 +241,11 @@ pub fn unified_diff(prepared: &Prepared, color: bool) -> String {
             "/dev/null".to_owned()
         };
         let diff = similar::TextDiff::from_lines(before, after);
-        let text = diff.unified_diff().context_radius(3).header(&old, &new).to_string();
+        let text = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&old, &new)
+            .to_string();
         for line in text.lines() {
             let paint = |s: anstyle::Style| {
                 if color {
@@ -383,7 +387,11 @@ fn change_json<'a>(prepared: &'a Prepared, dry_run: bool) -> ChangeJson<'a> {
         action: prepared.plan.action.as_str(),
         flag: prepared.plan.flag.as_ref().map(|f| f.as_str()),
         environment: prepared.plan.environment.as_deref(),
-        files: prepared.files.iter().map(|f| f.repo_path.as_str()).collect(),
+        files: prepared
+            .files
+            .iter()
+            .map(|f| f.repo_path.as_str())
+            .collect(),
         environments,
         pushed: None,
         message: None,
@@ -428,15 +436,19 @@ fn confirm(prepared: &Prepared, globals: &Globals) -> anyhow::Result<()> {
     let names = format!("`{}`", prepared.protected.join("`, `"));
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !terminal {
-        let named = prepared.plan.environment.as_ref().is_some_and(|e| prepared.protected == [e.clone()]);
+        let named = prepared
+            .plan
+            .environment
+            .as_ref()
+            .is_some_and(|e| prepared.protected == [e.clone()]);
         let message = if named {
             format!("{names} is protected: this change needs confirmation")
         } else {
             format!("this change alters what protected {names} serves: it needs confirmation")
         };
         return Err(UserError::new(message)
-        .help("run it again with `--yes`, or see the change first with `--dry-run`")
-        .into());
+            .help("run it again with `--yes`, or see the change first with `--dry-run`")
+            .into());
     }
     let mut stderr = anstream::stderr().lock();
     stderr.write_all(preview(prepared, globals.color_stderr).as_bytes())?;

@@ -340,7 +340,9 @@ impl Store {
                     Ok(status) if status.is_empty() || status == git2::Status::IGNORED => {}
                     Err(e) if e.code() == ErrorCode::NotFound => {}
                     Ok(_) => dirty.push(path.clone()),
-                    Err(e) => return Err(StoreError::git(format!("read the status of `{path}`"), e)),
+                    Err(e) => {
+                        return Err(StoreError::git(format!("read the status of `{path}`"), e));
+                    }
                 }
             }
             if !dirty.is_empty() {

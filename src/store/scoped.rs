@@ -10,8 +10,8 @@ use git2::{ErrorCode, ObjectType, Oid};
 
 use super::error::GitContext;
 use super::{PathStatus, Store, StoreError};
-use crate::format::files::{CONFIG_FILE, is_root_document};
 use crate::format::RootFiles;
+use crate::format::files::{CONFIG_FILE, is_root_document};
 
 /// How many first-parent commits [`Store::uncommitted_edits`] searches for
 /// the content it finds in the index and working tree.
@@ -165,9 +165,9 @@ impl Store {
         }
         let in_index = index.get_path(entry_path, 0).map(|e| e.id);
         let in_worktree = match std::fs::symlink_metadata(&file) {
-            Ok(metadata) if metadata.is_file() => Some(
-                Oid::hash_file(ObjectType::Blob, &file).context("hash a working-tree file")?,
-            ),
+            Ok(metadata) if metadata.is_file() => {
+                Some(Oid::hash_file(ObjectType::Blob, &file).context("hash a working-tree file")?)
+            }
             Ok(_) => return Ok(Some(PathStatus::Modified)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => {
@@ -218,7 +218,11 @@ impl Store {
     }
 
     /// The blob at `path` (repository-relative) in a commit, if any.
-    fn version_in(&self, commit: &git2::Commit<'_>, path: &Path) -> Result<Option<Oid>, StoreError> {
+    fn version_in(
+        &self,
+        commit: &git2::Commit<'_>,
+        path: &Path,
+    ) -> Result<Option<Oid>, StoreError> {
         let tree = commit.tree().context("read a commit's tree")?;
         match tree.get_path(path) {
             Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(entry.id())),

@@ -125,7 +125,11 @@ impl Repo {
     pub fn git_output(&self, args: &[&str]) -> Output {
         let mut command = Command::new("git");
         isolate(&mut command, self.home.path());
-        command.current_dir(self.path()).args(args).output().unwrap()
+        command
+            .current_dir(self.path())
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     #[track_caller]
@@ -211,7 +215,11 @@ impl Repo {
         assert!(lines[0].starts_with("error: "), "{run:#?}");
         assert!(lines[1].starts_with("help: "), "{run:#?}");
         assert!(run.stdout.is_empty(), "{run:#?}");
-        assert_eq!(self.git_output(&["rev-parse", "HEAD"]).stdout, head, "HEAD moved");
+        assert_eq!(
+            self.git_output(&["rev-parse", "HEAD"]).stdout,
+            head,
+            "HEAD moved"
+        );
         assert_eq!(self.status(), status, "the working tree changed");
         run.stderr
     }
