@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::change::{EMAIL, NAME, Repo};
+use common::change::{EMAIL, NAME, Repo, Run, isolate};
 
 const PROD_OVERLAY: &str = "flags/overlays/prod/new-checkout.yaml";
 const BASE: &str = "flags/base/new-checkout.yaml";
@@ -904,4 +904,68 @@ fn every_command_teaches_with_an_example() {
         );
         assert!(run.stdout.contains("--dry-run"), "{command}");
     }
+}
+
+/// Runs `flagctl ARGS` on a pseudo-terminal (through util-linux `script`)
+/// with `answer` typed in; `None` when `script` is not installed.
+fn on_a_terminal(repo: &Repo, args: &str, answer: &str) -> Option<Run> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let binary = assert_cmd::cargo::cargo_bin("flagctl");
+    let mut command = Command::new("script");
+    isolate(&mut command, repo.home.path());
+    command
+        .env("NO_COLOR", "1")
+        .current_dir(repo.path())
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().ok()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(answer.as_bytes())
+        .expect("type the answer");
+    let output = child.wait_with_output().expect("script finishes");
+    Some(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+#[test]
+fn protected_changes_ask_on_a_terminal() {
+    let repo = Repo::new();
+    let head = repo.head();
+    let Some(run) = on_a_terminal(&repo, "disable new-checkout --env prod", "n\n") else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(
+        run.stdout.contains("+enabled: false\n"),
+        "the diff is shown: {run:#?}"
+    );
+    assert!(
+        run.stdout
+            .contains("Commit this change to protected `prod`? [y/N] "),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("error: cancelled: nothing was written"),
+        "{run:#?}"
+    );
+    assert_eq!(repo.head(), head);
+    let run = on_a_terminal(&repo, "disable new-checkout --env prod", "y\n").expect("script");
+    assert!(
+        run.stdout.contains("] disable new-checkout in prod\n"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        repo.message().lines().next(),
+        Some("disable new-checkout in prod")
+    );
 }
