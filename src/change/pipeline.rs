@@ -737,3 +737,166 @@ fn find_schemas(store: &Store) -> Option<String> {
         up.push_str("../");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Assignment, parse_key};
+    use crate::format::edit::Path as FieldPath;
+
+    fn author() -> Author {
+        Author::parse("Test <test@example.com>").expect("valid")
+    }
+
+    /// A repository whose flag root `flags/` holds one committed flag.
+    fn repository() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        crate::store::init_repository(dir.path()).expect("git init");
+        std::fs::create_dir_all(dir.path().join("flags")).expect("mkdir");
+        let store = Store::discover(&dir.path().join("flags")).expect("store");
+        store
+            .commit_change(&ChangeRequest {
+                files: vec![
+                    (
+                        "flagctl.yaml".into(),
+                        Some(b"environments: [dev, prod]\nprotected: [prod]\n".to_vec()),
+                    ),
+                    (
+                        "base/checkout.yaml".into(),
+                        Some(b"key: checkout\ntype: boolean\ndefault: off\n".to_vec()),
+                    ),
+                ],
+                message: "flags".into(),
+                author: Some(author()),
+                expected_head: None,
+            })
+            .expect("first commit");
+        (dir, store)
+    }
+
+    fn options(cache: bool) -> Options {
+        Options {
+            author: Some(author()),
+            reason: Some("Because.".into()),
+            cache,
+            ..Options::default()
+        }
+    }
+
+    fn describe(text: &str) -> Intent {
+        Intent::Set {
+            key: parse_key("checkout").expect("key"),
+            environment: None,
+            assignments: vec![Assignment {
+                path: FieldPath::parse("description").expect("path"),
+                value: Some(text.into()),
+            }],
+        }
+    }
+
+    fn prepared(pipeline: &Pipeline<'_>, intent: &Intent) -> Prepared {
+        match pipeline.prepare(intent).expect("prepares") {
+            Preparation::Change(prepared) => *prepared,
+            Preparation::Unchanged(reason) => panic!("unchanged: {reason}"),
+        }
+    }
+
+    #[test]
+    fn validation_is_incremental_once_a_tree_is_known() {
+        let (_dir, store) = repository();
+        let pipeline = Pipeline::new(&store, options(true));
+        let first = prepared(&pipeline, &describe("one"));
+        assert_eq!(first.validation, Validation::Full);
+        let Outcome::Committed(committed) =
+            pipeline.commit(&describe("one"), first).expect("commits")
+        else {
+            panic!("nothing committed")
+        };
+        assert_eq!(committed.attempts, 1);
+        // The committed tree was recorded: the next change loads one flag.
+        assert_eq!(
+            prepared(&pipeline, &describe("two")).validation,
+            Validation::Incremental
+        );
+        let uncached = Pipeline::new(&store, options(false));
+        assert_eq!(
+            prepared(&uncached, &describe("two")).validation,
+            Validation::Full
+        );
+    }
+
+    #[test]
+    fn a_lost_race_is_planned_again_on_the_new_tip() {
+        let (_dir, store) = repository();
+        let pipeline = Pipeline::new(&store, options(true));
+        let stale = prepared(&pipeline, &describe("mine"));
+        // Another change lands first.
+        pipeline.run(&describe("theirs")).expect("commits");
+        let Outcome::Committed(committed) =
+            pipeline.commit(&describe("mine"), stale).expect("commits")
+        else {
+            panic!("nothing committed")
+        };
+        assert_eq!(committed.attempts, 2);
+        let text = store
+            .read_file_at("HEAD", "base/checkout.yaml")
+            .expect("reads")
+            .expect("exists");
+        assert!(String::from_utf8_lossy(&text).contains("description: mine\n"));
+        // The same change again: nothing to do.
+        assert!(matches!(
+            pipeline.run(&describe("mine")).expect("runs"),
+            Outcome::Unchanged(_)
+        ));
+    }
+
+    #[test]
+    fn the_message_has_the_reason_and_trailers() {
+        let (_dir, store) = repository();
+        let pipeline = Pipeline::new(&store, options(true));
+        let intent = Intent::Switch {
+            key: parse_key("checkout").expect("key"),
+            environment: Some("prod".into()),
+            enabled: false,
+        };
+        let prepared = prepared(&pipeline, &intent);
+        assert_eq!(prepared.protected, ["prod"]);
+        assert_eq!(
+            prepared.files[0].repo_path,
+            "flags/overlays/prod/checkout.yaml"
+        );
+        assert_eq!(
+            pipeline.message(&prepared.plan),
+            "disable checkout in prod\n\nBecause.\n\nFlagctl-Action: disable\nFlagctl-Flag: checkout\nFlagctl-Env: prod\n"
+        );
+        let effect = &prepared.effects[0];
+        assert_eq!(effect.environment, "prod");
+        assert!(effect.serving && effect.protected);
+        assert_eq!(effect.after.as_ref().map(|f| f.enabled), Some(false));
+    }
+
+    #[test]
+    fn mistyped_keys_get_a_suggestion() {
+        let (_dir, store) = repository();
+        let pipeline = Pipeline::new(&store, options(true));
+        let intent = Intent::Switch {
+            key: parse_key("chekout").expect("key"),
+            environment: None,
+            enabled: false,
+        };
+        let error = pipeline.prepare(&intent).expect_err("unknown");
+        assert_eq!(error.help().as_deref(), Some("did you mean `checkout`?"));
+    }
+
+    #[test]
+    fn schemas_are_found_in_the_root_or_above() {
+        let (dir, store) = repository();
+        assert_eq!(find_schemas(&store), None);
+        std::fs::create_dir_all(dir.path().join("schemas")).expect("mkdir");
+        std::fs::write(dir.path().join("schemas/flag.schema.json"), "{}").expect("write");
+        assert_eq!(find_schemas(&store).as_deref(), Some("../schemas"));
+        std::fs::create_dir_all(dir.path().join("flags/schemas")).expect("mkdir");
+        std::fs::write(dir.path().join("flags/schemas/flag.schema.json"), "{}").expect("write");
+        assert_eq!(find_schemas(&store).as_deref(), Some("schemas"));
+    }
+}
