@@ -157,8 +157,10 @@ impl Store {
         let repo_path = self.repo_path(path)?;
         let workdir = self.require_workdir("checking a file's status")?;
         let file = workdir.join(&repo_path);
-        let mut index = self.repo.index().context("read the index")?;
-        index.read(true).context("read the index")?;
+        // Read once from disk (the repository's own index object may be
+        // cached and stale; re-reading it would parse the file twice).
+        let index =
+            git2::Index::open(&self.repo.path().join("index")).context("read the index")?;
         let entry_path = Path::new(&repo_path);
         if (1..=3).any(|stage| index.get_path(entry_path, stage).is_some()) {
             return Ok(Some(PathStatus::Conflicted));
