@@ -17,10 +17,11 @@
 //! 4. **Validate** the whole configuration that would be committed (the tip
 //!    plus this change) in every environment. A change to one flag's files
 //!    can only change that flag, so when the tip's root tree is known to be
-//!    valid (a cache under `<git common dir>/flagctl/`) only the changed
-//!    flags, `flagctl.yaml` and the segments are loaded; otherwise the whole
-//!    root is, once, and errors that were already there in files the change
-//!    does not touch are tolerated (and counted).
+//!    valid (a cache under `<git common dir>/flagctl/`, or a valid ancestor
+//!    plus the flags changed since) only the changed flags, `flagctl.yaml`
+//!    and the segments are loaded; otherwise the whole root is, once.
+//!    Errors already there in files the change does not touch are
+//!    tolerated (and counted); errors it introduces or touches refuse it.
 //! 5. **Commit** only the changed paths with compare-and-swap on the branch;
 //!    a lost race re-reads, re-plans, re-validates and retries.
 //! 6. **Push** (optional) with the system `git`; when the remote moved, the

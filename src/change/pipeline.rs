@@ -588,7 +588,7 @@ impl<'s> Pipeline<'s> {
         ),
         ChangeError,
     > {
-        let (known, validation) = match self.valid.errors(root_tree) {
+        let (known, validation) = match self.known_errors(revision, root_tree)? {
             Some(errors) => (errors, Validation::Incremental),
             None => {
                 let full_files = self.store.read_root_at(revision)?;
@@ -631,6 +631,55 @@ impl<'s> Pipeline<'s> {
         let scoped_old = verdict.preexisting;
         verdict.preexisting = known.saturating_sub(fixed).max(scoped_old);
         Ok((after, verdict, validation, None))
+    }
+
+    /// How many errors the tip's root tree has, when that is known without
+    /// loading the whole root: from the cache, or from a valid first-parent
+    /// ancestor whose differences to the tip are flag files only (then
+    /// loading those flags decides; the tree is remembered when valid). So
+    /// commits made by other means (a `git pull`) cost a load of the flags
+    /// they changed, not of the whole root.
+    fn known_errors(&self, revision: &str, root_tree: Oid) -> Result<Option<usize>, ChangeError> {
+        /// How far back to look for a tree known to be valid.
+        const ANCESTORS: usize = 64;
+        /// Beyond this many changed flags a full load is about as cheap.
+        const MAX_FLAGS: usize = 500;
+        let known = self.valid.known();
+        if let Some(errors) = known.get(&root_tree) {
+            return Ok(Some(*errors));
+        }
+        if known.is_empty() {
+            return Ok(None);
+        }
+        let trees = self.store.recent_root_trees(revision, ANCESTORS)?;
+        let Some(ancestor) = trees
+            .iter()
+            .skip(1)
+            .flatten()
+            .find(|tree| known.get(tree) == Some(&0))
+        else {
+            return Ok(None);
+        };
+        let mut keys: Vec<&str> = Vec::new();
+        let changes = self.store.root_changes(Some(*ancestor), Some(root_tree))?;
+        for change in &changes {
+            match flag_of_path(&change.path) {
+                Some(key) => keys.push(key),
+                None => return Ok(None),
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.len() > MAX_FLAGS {
+            return Ok(None);
+        }
+        let files = self.store.read_flags_at(revision, &keys)?;
+        if load_root(&files, &self.options.load).is_valid() {
+            self.valid.insert(root_tree, 0);
+            Ok(Some(0))
+        } else {
+            Ok(None)
+        }
     }
 
     fn repo_path(&self, path: &str) -> String {
@@ -821,6 +870,43 @@ mod tests {
         let uncached = Pipeline::new(&store, options(false));
         assert_eq!(
             prepared(&uncached, &describe("two")).validation,
+            Validation::Full
+        );
+    }
+
+    #[test]
+    fn commits_made_by_other_means_cost_a_load_of_what_they_changed() {
+        let (_dir, store) = repository();
+        let pipeline = Pipeline::new(&store, options(true));
+        pipeline.run(&describe("one")).expect("commits");
+        let commit = |path: &str, text: &str| {
+            store
+                .commit_change(&ChangeRequest {
+                    files: vec![(path.into(), Some(text.as_bytes().to_vec()))],
+                    message: "by hand".into(),
+                    author: Some(author()),
+                    expected_head: None,
+                })
+                .expect("commits");
+        };
+        // Two commits of flag files by hand: derived from the valid tree
+        // before them.
+        commit(
+            "base/other.yaml",
+            "key: other\ntype: boolean\ndefault: on\n",
+        );
+        commit("overlays/dev/checkout.yaml", "default: on\n");
+        assert_eq!(
+            prepared(&pipeline, &describe("two")).validation,
+            Validation::Incremental
+        );
+        // A change to flagctl.yaml may change every flag: a full load.
+        commit(
+            "flagctl.yaml",
+            "environments: [dev, staging, prod]\nprotected: [prod]\n",
+        );
+        assert_eq!(
+            prepared(&pipeline, &describe("two")).validation,
             Validation::Full
         );
     }

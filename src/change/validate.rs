@@ -10,10 +10,11 @@
 //! whether the result is valid, and which of its errors are new. How many
 //! errors a root tree has is remembered in
 //! `<git common dir>/flagctl/valid-trees-<version>`, one `<tree> <errors>`
-//! line per tree: the first command after a commit made by other means
-//! pays for a full validation, later ones do not.
+//! line per tree. A tree not in the cache is worked out from the nearest
+//! valid first-parent ancestor when only flag files differ; otherwise the
+//! first command pays for a full validation, later ones do not.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,18 +48,24 @@ impl ValidTrees {
         ValidTrees { path: None }
     }
 
+    /// Every tree validated before, with its number of errors (the newest
+    /// line wins).
+    pub(crate) fn known(&self) -> HashMap<Oid, usize> {
+        let Some(text) = self.path.as_ref().and_then(|p| fs::read_to_string(p).ok()) else {
+            return HashMap::new();
+        };
+        text.lines()
+            .filter_map(|line| {
+                let (id, errors) = line.split_once(' ')?;
+                Some((Oid::from_str(id).ok()?, errors.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// How many errors `tree` has, when it was validated before.
+    #[cfg(test)]
     pub(crate) fn errors(&self, tree: Oid) -> Option<usize> {
-        let text = fs::read_to_string(self.path.as_ref()?).ok()?;
-        let wanted = tree.to_string();
-        text.lines().rev().find_map(|line| {
-            let (id, errors) = line.split_once(' ')?;
-            if id == wanted {
-                errors.parse().ok()
-            } else {
-                None
-            }
-        })
+        self.known().get(&tree).copied()
     }
 
     /// Remembers how many errors `tree` has. Failing to write is not an

@@ -9,6 +9,7 @@ use std::path::Path;
 use git2::{ErrorCode, ObjectType, Oid};
 
 use super::error::GitContext;
+use super::treediff::{PathChange, TreeDiffer};
 use super::{PathStatus, Store, StoreError};
 use crate::format::RootFiles;
 use crate::format::files::{CONFIG_FILE, is_root_document};
@@ -88,6 +89,44 @@ impl Store {
         Ok(files)
     }
 
+    /// The root trees of `revision` and of its first-parent ancestors,
+    /// nearest first, each once, at most `limit` of them (`None` where the
+    /// root did not exist). A caller that knows something about an older
+    /// tree can work out the newer one from [`Store::root_changes`].
+    pub fn recent_root_trees(
+        &self,
+        revision: &str,
+        limit: usize,
+    ) -> Result<Vec<Option<Oid>>, StoreError> {
+        let mut commit = self.commit_at(revision)?;
+        let mut differ = TreeDiffer::new(&self.repo)?;
+        let mut trees: Vec<Option<Oid>> = Vec::new();
+        while trees.len() < limit {
+            let tree = differ.subtree(commit.tree_id(), &self.root)?;
+            if trees.last() != Some(&tree) {
+                trees.push(tree);
+            }
+            match commit.parent(0) {
+                Ok(parent) => commit = parent,
+                Err(_) => break,
+            }
+        }
+        Ok(trees)
+    }
+
+    /// The root documents that differ between two root trees (`None`: no
+    /// root), in path order, with their blobs on both sides.
+    pub fn root_changes(
+        &self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+    ) -> Result<Vec<PathChange>, StoreError> {
+        let mut differ = TreeDiffer::new(&self.repo)?;
+        let mut changes = Vec::new();
+        differ.diff_root(old, new, &mut changes)?;
+        Ok(changes)
+    }
+
     /// The keys of the flags at `revision`: the stems of `base/*.yaml`, in
     /// order (for suggestions when a key is mistyped).
     pub fn flag_keys_at(&self, revision: &str) -> Result<Vec<String>, StoreError> {
@@ -159,8 +198,7 @@ impl Store {
         let file = workdir.join(&repo_path);
         // Read once from disk (the repository's own index object may be
         // cached and stale; re-reading it would parse the file twice).
-        let index =
-            git2::Index::open(&self.repo.path().join("index")).context("read the index")?;
+        let index = git2::Index::open(&self.repo.path().join("index")).context("read the index")?;
         let entry_path = Path::new(&repo_path);
         if (1..=3).any(|stage| index.get_path(entry_path, stage).is_some()) {
             return Ok(Some(PathStatus::Conflicted));
