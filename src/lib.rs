@@ -25,6 +25,7 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod format;
 pub mod model;
 pub mod overlay;
