@@ -22,6 +22,8 @@
 //! assert_eq!(flag.default_summary(), "on");
 //! ```
 
+#[cfg(feature = "git")]
+pub mod audit;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;

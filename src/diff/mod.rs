@@ -9,9 +9,15 @@
 
 mod fields;
 mod impact;
+mod roots;
 
 pub use fields::{ChangeKind, FieldChange, compact, diff_documents, diff_flag};
 pub use impact::{
     Effect, HASH_SPACE, Impact, Move, ServeImpact, ServeScope, Share, TargetMove, Toggle,
     rollout_impact,
+};
+pub use roots::{
+    DocumentDiff, EnvironmentComparison, EnvironmentDiff, FileChange, FlagDiff, FlagSources,
+    RootDiff, Status, compare_environments, compare_flag, compare_roots, config_environments,
+    typed_flag,
 };
