@@ -254,11 +254,7 @@ impl Sides<'_> {
     /// A path at the parent and at the commit. A path the history did not
     /// report as changed is the same on both sides when `unchanged_if_absent`
     /// (it matched the history's paths), else it is read at the parent too.
-    fn read(
-        &self,
-        path: &str,
-        unchanged_if_absent: bool,
-    ) -> Result<BothSides, StoreError> {
+    fn read(&self, path: &str, unchanged_if_absent: bool) -> Result<BothSides, StoreError> {
         if let Some(change) = self.changed.get(path) {
             return Ok((self.blob(change.before)?, self.blob(change.after)?));
         }

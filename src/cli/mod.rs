@@ -12,8 +12,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod build;
+pub(crate) mod changes;
+mod diff;
 mod init;
 mod list;
+mod log;
 pub(crate) mod output;
 pub(crate) mod root;
 mod show;
@@ -75,6 +78,8 @@ Examples:
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl diff                          uncommitted changes, per environment
+  flagctl log new-checkout              who changed a flag, where, how and why
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -105,6 +110,8 @@ enum Command {
     List(list::Args),
     Show(show::Args),
     Build(build::Args),
+    Diff(diff::Args),
+    Log(log::Args),
 }
 
 /// Global options every subcommand sees.
@@ -144,6 +151,8 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::Diff(args) => diff::run(&globals, &args),
+        Command::Log(args) => log::run(&globals, &args),
     };
     match result {
         Ok(code) => code,

@@ -257,8 +257,8 @@ pub enum Toggle {
 pub struct TargetMove {
     /// The targeting key.
     pub key: String,
-    /// What they had: a variant, `(not targeted)` when the rules and the
-    /// default decided, `(no variant)` for a disabled flag without
+    /// What they had: a variant, `not targeted` when the rules and the
+    /// default decided, `no variant` for a disabled flag without
     /// `off_variant`.
     pub before: String,
     /// What they get, in the same terms.
@@ -849,16 +849,13 @@ fn target_of(flag: &Flag, key: &str) -> String {
     if !flag.enabled {
         return match &flag.off_variant {
             Some(variant) => variant.clone(),
-            None => "(no variant)".to_owned(),
+            None => "no variant".to_owned(),
         };
     }
     flag.targets
         .iter()
         .find(|(_, keys)| keys.iter().any(|k| k == key))
-        .map_or_else(
-            || "(not targeted)".to_owned(),
-            |(variant, _)| variant.clone(),
-        )
+        .map_or_else(|| "not targeted".to_owned(), |(variant, _)| variant.clone())
 }
 
 /// The targeted users (on either side) whose variant changes.

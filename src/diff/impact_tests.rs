@@ -301,7 +301,7 @@ fn constants_rules_targets_and_values() {
         impact.summary,
         [
             "rules[0]: serving blue instead of red moves 100.000% of users from red to blue; they lose red",
-            "targets: alice ((not targeted) → blue), bob (blue → (not targeted))",
+            "targets: alice (not targeted → blue), bob (blue → not targeted)",
             "rules[0] condition changed (country eq DE → country eq FR): who matches it changes, which the files cannot count",
             "rules[1] removed: users who matched it (blue) fall through to later rules and the default (not counted)",
             "variant red now serves \"#e00\" instead of \"#f00\": everyone who gets red sees the new value",
