@@ -145,7 +145,7 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
                 .map(|(a, b, change)| (sides.show(a), sides.show(b), change))
                 .collect();
             let section = Section {
-                title: format!("{from} → {to}"),
+                title: "flags".to_owned(),
                 flags: &comparison.flags,
             };
             print(

@@ -242,7 +242,12 @@ fn environments_label(entry: &AuditEntry) -> String {
 fn render_entry(entry: &AuditEntry, color: bool) -> String {
     let mut out = String::new();
     let flags = if entry.flags.is_empty() {
-        "-".to_owned()
+        let others: Vec<String> = entry.changes.iter().map(subject_label).collect();
+        if others.is_empty() {
+            "-".to_owned()
+        } else {
+            others.join(", ")
+        }
     } else {
         entry.flags.join(", ")
     };
