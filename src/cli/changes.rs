@@ -58,6 +58,22 @@ pub fn store_error(error: StoreError) -> anyhow::Error {
     user.into()
 }
 
+/// Checks an environment against the root's environments (any passes when
+/// none are known), suggesting the closest one.
+pub fn check_environment(environment: &str, names: &[String]) -> Result<(), UserError> {
+    if names.is_empty() || names.iter().any(|n| n == environment) {
+        return Ok(());
+    }
+    let help = match crate::format::schema::closest(environment, names.iter().map(String::as_str)) {
+        Some(suggestion) => format!(
+            "did you mean `{suggestion}`? the environments are: {}",
+            names.join(", ")
+        ),
+        None => format!("the environments are: {}", names.join(", ")),
+    };
+    Err(UserError::new(format!("unknown environment `{environment}`")).help(help))
+}
+
 /// The error for a repository without commits.
 pub fn no_commits(what: &str) -> anyhow::Error {
     UserError::new(format!("the repository has no commits yet: {what}"))

@@ -256,17 +256,7 @@ fn check_environment(environment: &str, sides: &[&RootFiles]) -> Result<(), User
             }
         }
     }
-    if names.is_empty() || names.iter().any(|n| n == environment) {
-        return Ok(());
-    }
-    let help = match crate::format::schema::closest(environment, names.iter().map(String::as_str)) {
-        Some(suggestion) => format!(
-            "did you mean `{suggestion}`? the environments are: {}",
-            names.join(", ")
-        ),
-        None => format!("the environments are: {}", names.join(", ")),
-    };
-    Err(UserError::new(format!("unknown environment `{environment}`")).help(help))
+    changes::check_environment(environment, &names)
 }
 
 /// The flags that differ under one heading.

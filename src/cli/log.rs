@@ -1,6 +1,7 @@
 //! `flagctl log`: the audit trail, newest first.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -10,8 +11,11 @@ use crate::audit::{self, AuditEntry, LogQuery, SubjectChange, SubjectKind};
 use crate::cli::changes::{self, paint, style};
 use crate::cli::root;
 use crate::cli::{CommandResult, Globals, UserError};
-use crate::diff::Status;
+use crate::diff::{FlagSources, Status, config_environments};
+use crate::format::{CONFIG_FILE, RootFiles};
+use crate::model::Flag;
 use crate::store::Store;
+use serde::Deserialize;
 
 /// Text or JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,28 +132,79 @@ struct LogJson<'a> {
     entries: Vec<AuditEntry>,
 }
 
-/// Runs `flagctl log`.
-pub fn run(globals: &Globals, args: &Args) -> CommandResult {
-    let root = root::open(globals)?;
-    for environment in &args.env {
-        root.check_environment(environment)?;
+/// The files of one flag in the working tree: its base and its overlays.
+fn flag_files(dir: &Path, key: &str, environments: &[String]) -> RootFiles {
+    let mut paths = vec![format!("base/{key}.yaml")];
+    paths.extend(
+        environments
+            .iter()
+            .map(|e| format!("overlays/{e}/{key}.yaml")),
+    );
+    let mut files = RootFiles::new();
+    for path in paths {
+        if let Ok(bytes) = std::fs::read(dir.join(&path)) {
+            files.insert(path, bytes);
+        }
     }
-    let store = Store::discover(&root.dir).map_err(changes::store_error)?;
+    files
+}
+
+/// The segments a flag's rules use in any environment of the working tree.
+fn segments_of(dir: &Path, key: &str, environments: &[String]) -> Vec<String> {
+    let files = flag_files(dir, key, environments);
+    let sources = FlagSources::from_root(&files, key, environments);
+    let mut flags: Vec<Flag> = Vec::new();
+    let mut names: Vec<&str> = vec![""];
+    names.extend(environments.iter().map(String::as_str));
+    for environment in names {
+        if let (Some(value), _) = sources.resolve(environment)
+            && let Ok(flag) = Flag::deserialize(&value)
+        {
+            flags.push(flag);
+        }
+    }
+    audit::segments_used(&flags)
+}
+
+/// The flag keys of the working tree, for "did you mean".
+fn flag_keys(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("base")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix(".yaml").map(str::to_owned))
+        .collect()
+}
+
+/// Runs `flagctl log`.
+///
+/// Only `flagctl.yaml` and the flag's own files are read from the working
+/// tree (not the whole root), so that the log of one flag in a root of
+/// 10,000 stays fast.
+pub fn run(globals: &Globals, args: &Args) -> CommandResult {
+    let dir = root::locate(globals)?;
+    let environments = config_environments(std::fs::read(dir.join(CONFIG_FILE)).ok().as_deref())
+        .unwrap_or_default();
+    for environment in &args.env {
+        changes::check_environment(environment, &environments)?;
+    }
+    if let Some(key) = &args.key
+        && let Err(error) = crate::model::check_name(key)
+    {
+        return Err(UserError::new(format!("invalid flag key: {error}")).into());
+    }
+    let store = Store::discover(&dir).map_err(changes::store_error)?;
     if store.head().map_err(changes::store_error)?.id().is_none() {
         return Err(changes::no_commits("there is no history to show"));
     }
     let known = args
         .key
         .as_deref()
-        .is_none_or(|key| root.loaded.base_path(key).is_some());
+        .is_none_or(|key| dir.join("base").join(format!("{key}.yaml")).is_file());
     let segments = match &args.key {
-        Some(key) if !args.no_segments => audit::segments_used(
-            root.loaded
-                .environments
-                .values()
-                .filter_map(|e| e.flags.get(key.as_str()))
-                .chain(root.loaded.base_flags.get(key.as_str())),
-        ),
+        Some(key) if !args.no_segments => segments_of(&dir, key, &environments),
         _ => Vec::new(),
     };
     let query = LogQuery {
@@ -163,11 +218,6 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
         limit: args.limit,
         first_parent: args.first_parent,
     };
-    if let Some(key) = &args.key
-        && let Err(error) = crate::model::check_name(key)
-    {
-        return Err(UserError::new(format!("invalid flag key: {error}")).into());
-    }
     let history = store
         .history(&query.history_query())
         .map_err(changes::store_error)?;
@@ -199,8 +249,8 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
         && let Some(key) = &args.key
     {
         drop(stdout);
-        let keys: Vec<&str> = root.loaded.flag_keys().map(|k| k.as_str()).collect();
-        let help = match crate::format::schema::closest(key, keys.iter().copied()) {
+        let keys = flag_keys(&dir);
+        let help = match crate::format::schema::closest(key, keys.iter().map(String::as_str)) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
             None => "list the flags with `flagctl list`".to_owned(),
         };
