@@ -15,117 +15,12 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+use super::sentences::{and_list, exact_summary};
+pub use super::share::{HASH_SPACE, Share};
 use crate::diff::fields::compact;
 use crate::model::{Flag, Rule, Serve, WEIGHT_TOTAL};
-
-/// The number of hash values: a [`Share`] counts them.
-pub const HASH_SPACE: u64 = 1 << 32;
-
-/// A share of users: a number of the 2^32 hash values.
-///
-/// Serialized as `{"numerator": …, "denominator": …, "percent": …}`: the exact
-/// fraction in lowest terms, and the percentage rounded to 3 decimals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Share(u64);
-
-impl Share {
-    /// Nobody.
-    pub const NONE: Share = Share(0);
-    /// Everyone.
-    pub const ALL: Share = Share(HASH_SPACE);
-
-    /// The share of `hashes` hash values (at most 2^32).
-    pub fn from_hashes(hashes: u64) -> Share {
-        Share(hashes.min(HASH_SPACE))
-    }
-
-    /// The hash values whose bucket lies in `[start, end)` (buckets are
-    /// `0..100000`).
-    pub fn of_buckets(start: u32, end: u32) -> Share {
-        Share(hashes_below(end).saturating_sub(hashes_below(start)))
-    }
-
-    /// How many hash values.
-    pub fn hashes(self) -> u64 {
-        self.0
-    }
-
-    /// Whether nobody.
-    pub fn is_zero(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The exact fraction in lowest terms, `(numerator, denominator)`.
-    pub fn fraction(self) -> (u64, u64) {
-        if self.0 == 0 {
-            return (0, 1);
-        }
-        let shift = self.0.trailing_zeros().min(32);
-        (self.0 >> shift, HASH_SPACE >> shift)
-    }
-
-    /// The percentage in thousandths of a percent, rounded half up.
-    pub fn thousandths_of_percent(self) -> u64 {
-        let scaled = u128::from(self.0) * 100_000 * 2 + u128::from(HASH_SPACE);
-        let rounded = scaled / (2 * u128::from(HASH_SPACE));
-        u64::try_from(rounded).unwrap_or(u64::MAX)
-    }
-
-    /// The percentage, rounded to 3 decimals.
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "at most 100000: exact in an f64"
-    )]
-    pub fn percent(self) -> f64 {
-        self.thousandths_of_percent() as f64 / 1000.0
-    }
-
-    fn add(self, other: Share) -> Share {
-        Share(self.0 + other.0)
-    }
-
-    fn as_f64(self) -> f64 {
-        #[expect(clippy::cast_precision_loss, reason = "a ratio; rounding is fine")]
-        let ratio = self.0 as f64 / HASH_SPACE as f64;
-        ratio
-    }
-}
-
-impl fmt::Display for Share {
-    /// `15.000%`; `<0.001%` and `>99.999%` when rounding would hide that
-    /// someone (or not everyone) is concerned.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.thousandths_of_percent();
-        if t == 0 && self.0 > 0 {
-            f.write_str("<0.001%")
-        } else if t == 100_000 && self.0 < HASH_SPACE {
-            f.write_str(">99.999%")
-        } else {
-            write!(f, "{}.{:03}%", t / 1000, t % 1000)
-        }
-    }
-}
-
-impl Serialize for Share {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (numerator, denominator) = self.fraction();
-        let mut s = serializer.serialize_struct("Share", 3)?;
-        s.serialize_field("numerator", &numerator)?;
-        s.serialize_field("denominator", &denominator)?;
-        s.serialize_field("percent", &self.percent())?;
-        s.end()
-    }
-}
-
-/// The number of hash values whose bucket is below `bucket`:
-/// `ceil(bucket * 2^32 / 100000)`.
-fn hashes_below(bucket: u32) -> u64 {
-    let total = u64::from(WEIGHT_TOTAL);
-    (u64::from(bucket.min(WEIGHT_TOTAL)) * HASH_SPACE).div_ceil(total)
-}
 
 /// Users moving from one variant to another.
 ///
@@ -468,21 +363,21 @@ fn rule_scope(index: usize, rule: &Rule) -> ServeScope {
     }
 }
 
-fn variant_name(variant: Option<&str>) -> String {
+pub(super) fn variant_name(variant: Option<&str>) -> String {
     variant.map_or_else(|| "no variant".to_owned(), str::to_owned)
 }
 
 /// What a serve hands out over the hash space.
 #[derive(Clone, Debug, PartialEq)]
-struct Outcome {
+pub(super) struct Outcome {
     /// `(end bucket, variant)`, ends increasing, the last at 100000.
-    ranges: Vec<(u32, Option<String>)>,
+    pub(super) ranges: Vec<(u32, Option<String>)>,
     /// The bucketing input (salt, `by`) when more than one variant is served.
-    hashing: Option<(String, Option<String>)>,
+    pub(super) hashing: Option<(String, Option<String>)>,
     /// The rollout's weights, for descriptions.
-    weights: Option<Vec<(String, u32)>>,
+    pub(super) weights: Option<Vec<(String, u32)>>,
     /// Served because the flag is disabled.
-    disabled: bool,
+    pub(super) disabled: bool,
 }
 
 impl Outcome {
@@ -544,7 +439,7 @@ impl Outcome {
     }
 
     /// `on`, `off (disabled)`, `on 10% / off 90%`.
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         if let Some(weights) = &self.weights {
             return weights
                 .iter()
@@ -561,7 +456,7 @@ impl Outcome {
     }
 
     /// Each variant's share, in range order.
-    fn shares(&self) -> Vec<(Option<String>, Share)> {
+    pub(super) fn shares(&self) -> Vec<(Option<String>, Share)> {
         let mut start = 0;
         let mut out: Vec<(Option<String>, Share)> = Vec::new();
         for (end, variant) in &self.ranges {
@@ -577,7 +472,7 @@ impl Outcome {
 }
 
 /// `10%`, `12.5%`.
-fn percent(thousandths: u32) -> String {
+pub(super) fn percent(thousandths: u32) -> String {
     crate::model::Weight::from_thousandths(thousandths).to_string() + "%"
 }
 
@@ -645,146 +540,6 @@ fn exact_moves(before: &Outcome, after: &Outcome) -> Vec<Move> {
     // Largest first; the order of appearance breaks ties (a stable sort).
     moves.sort_by_key(|m| std::cmp::Reverse(m.share));
     moves
-}
-
-/// Joins `a`, `a and b`, `a, b and c`.
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
-fn headline(
-    before: &Outcome,
-    after: &Outcome,
-    toggle: Option<Toggle>,
-    off: Option<&str>,
-) -> String {
-    match toggle {
-        Some(Toggle::Disabled) => return "disabling the flag".to_owned(),
-        Some(Toggle::Enabled) => return "enabling the flag".to_owned(),
-        None => {}
-    }
-    match (&before.weights, &after.weights) {
-        (None, None) => format!(
-            "serving {} instead of {}",
-            after.describe(),
-            before.describe()
-        ),
-        (Some(b), Some(a)) => {
-            let names = |w: &[(String, u32)]| w.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>();
-            let (names_b, names_a) = (names(b), names(a));
-            if names_b == names_a {
-                let changed: Vec<(&str, u32, u32)> = b
-                    .iter()
-                    .zip(a)
-                    .filter(|((_, wb), (_, wa))| wb != wa)
-                    .map(|((v, wb), (_, wa))| (v.as_str(), *wb, *wa))
-                    .collect();
-                if changed.len() == 2 {
-                    let not_off: Vec<&(&str, u32, u32)> =
-                        changed.iter().filter(|(v, _, _)| Some(*v) != off).collect();
-                    let subject = match not_off.as_slice() {
-                        [one] => **one,
-                        _ => changed[0],
-                    };
-                    let (variant, from, to) = subject;
-                    let verb = if to > from { "raising" } else { "lowering" };
-                    return format!("{verb} {variant} {} → {}", percent(from), percent(to));
-                }
-            } else {
-                let mut sorted_b = b.clone();
-                let mut sorted_a = a.clone();
-                sorted_b.sort();
-                sorted_a.sort();
-                if sorted_b == sorted_a {
-                    return format!(
-                        "reordering the variants ({} → {})",
-                        names_b.join(", "),
-                        names_a.join(", ")
-                    );
-                }
-            }
-            format!(
-                "changing the weights ({} → {})",
-                before.describe(),
-                after.describe()
-            )
-        }
-        _ => format!("changing {} → {}", before.describe(), after.describe()),
-    }
-}
-
-fn exact_summary(
-    before: &Outcome,
-    after: &Outcome,
-    moves: &[Move],
-    toggle: Option<Toggle>,
-    off: Option<&str>,
-) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for (i, m) in moves.iter().enumerate() {
-        let of_users = if i == 0 { " of users" } else { "" };
-        parts.push(format!(
-            "{}{of_users} from {} to {}",
-            m.share,
-            variant_name(m.from.as_deref()),
-            variant_name(m.to.as_deref())
-        ));
-    }
-    let mut text = format!(
-        "{} moves {}",
-        headline(before, after, toggle, off),
-        and_list(&parts)
-    );
-    // Users losing a variant they had (other than the off variant) are said plainly.
-    let mut tail: Vec<String> = Vec::new();
-    let variants: Vec<Option<String>> = before.shares().into_iter().map(|(v, _)| v).collect();
-    let outflow = |v: &Option<String>| {
-        moves
-            .iter()
-            .filter(|m| &m.from == v)
-            .fold(Share::NONE, |s, m| s.add(m.share))
-    };
-    for variant in &variants {
-        if variant.is_none() || variant.as_deref() == off {
-            continue;
-        }
-        let lost = outflow(variant);
-        if lost.is_zero() {
-            continue;
-        }
-        let name = variant_name(variant.as_deref());
-        if moves.len() == 1 {
-            tail.push(format!("they lose {name}"));
-        } else {
-            tail.push(format!("{lost} of users lose {name}"));
-        }
-    }
-    let mut gainers: Vec<&Option<String>> = Vec::new();
-    for m in moves {
-        if !gainers.contains(&&m.to) {
-            gainers.push(&m.to);
-        }
-    }
-    for variant in gainers {
-        if variant.is_none() || variant.as_deref() == off {
-            continue;
-        }
-        if outflow(variant).is_zero() && variants.contains(variant) {
-            tail.push(format!(
-                "nobody leaves {}",
-                variant_name(variant.as_deref())
-            ));
-        }
-    }
-    if !tail.is_empty() {
-        text.push_str("; ");
-        text.push_str(&tail.join("; "));
-    }
-    text
 }
 
 fn reshuffle(

@@ -1,6 +1,7 @@
 //! Unit and property tests of [`super::rollout_impact`].
 
 use super::*;
+use crate::diff::share::hashes_below;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

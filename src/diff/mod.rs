@@ -10,6 +10,8 @@
 mod fields;
 mod impact;
 mod roots;
+mod sentences;
+mod share;
 
 pub use fields::{ChangeKind, FieldChange, compact, diff_documents, diff_flag};
 pub use impact::{
