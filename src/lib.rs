@@ -28,6 +28,7 @@ pub mod audit;
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod eval;
 pub mod format;
 pub mod model;
 pub mod overlay;

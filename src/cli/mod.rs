@@ -14,12 +14,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod build;
 pub(crate) mod changes;
 mod diff;
+mod eval;
 mod init;
 mod list;
 mod log;
 pub(crate) mod output;
 pub(crate) mod root;
-mod show;
+pub(crate) mod show;
 mod validate;
 
 pub use output::ColorWhen;
@@ -77,6 +78,7 @@ Examples:
   flagctl validate                      check every flag, segment and overlay
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
+  flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
   flagctl diff                          uncommitted changes, per environment
   flagctl log new-checkout              who changed a flag, where, how and why
@@ -109,6 +111,7 @@ enum Command {
     Validate(validate::Args),
     List(list::Args),
     Show(show::Args),
+    Eval(eval::Args),
     Build(build::Args),
     Diff(diff::Args),
     Log(log::Args),
@@ -150,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&globals, &args),
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
+        Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
         Command::Diff(args) => diff::run(&globals, &args),
         Command::Log(args) => log::run(&globals, &args),

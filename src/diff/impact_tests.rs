@@ -5,9 +5,30 @@ use crate::diff::share::hashes_below;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// The bucket of a hash under contract v1.
+/// The bucket of a hash, as evaluation computes it.
 fn bucket(hash: u64) -> u64 {
-    (hash * u64::from(WEIGHT_TOTAL)) >> 32
+    u64::from(crate::eval::bucketing::bucket(
+        u32::try_from(hash).expect("a 32-bit hash"),
+    ))
+}
+
+/// The variant the evaluator serves `user` from `flag`'s default.
+fn served(flag: &Flag, users: &[String]) -> Vec<Option<String>> {
+    let env: crate::model::ResolvedEnvironment = serde_json::from_value(json!({
+        "environment": "test", "bucketing": "v1", "segments": {},
+        "flags": {flag.key.as_str(): flag},
+    }))
+    .expect("an environment");
+    let snapshot = crate::eval::Snapshot::compile(&env, "test").expect("compiles");
+    users
+        .iter()
+        .map(|user| {
+            snapshot
+                .evaluate(flag.key.as_str(), &crate::eval::Context::new(user.as_str()))
+                .variant()
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 fn flag(json: Value) -> Flag {
@@ -416,6 +437,22 @@ proptest! {
             let out: u64 = moves.iter().filter(|m| m.from.as_deref() == Some(v)).map(|m| m.share.hashes()).sum();
             let inflow: u64 = moves.iter().filter(|m| m.to.as_deref() == Some(v)).map(|m| m.share.hashes()).sum();
             prop_assert_eq!(share_of(&before, v) + inflow - out, share_of(&after, v));
+        }
+    }
+
+    #[test]
+    fn every_user_the_evaluator_moves_is_counted(before in weights(), after in weights()) {
+        let users: Vec<String> = (0..300).map(|i| format!("user-{i}")).collect();
+        let (old, new) = (string_flag(&before), string_flag(&after));
+        let impact = rollout_impact(&old, &new);
+        let moves: &[Move] = impact.serves.first().map_or(&[], |s| exact(s).2);
+        for (b, a) in served(&old, &users).into_iter().zip(served(&new, &users)) {
+            if b != a {
+                prop_assert!(
+                    moves.iter().any(|m| m.from == b && m.to == a && !m.share.is_zero()),
+                    "{b:?} → {a:?} not in {moves:?}"
+                );
+            }
         }
     }
 

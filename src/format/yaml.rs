@@ -120,6 +120,7 @@ pub struct YamlDocument {
 /// keys and the like are collected). An empty file yields `null`.
 pub fn parse(text: &str, file: &Path) -> Result<YamlDocument, Vec<Diagnostic>> {
     let mut builder = Builder {
+        text,
         file,
         stack: Vec::new(),
         anchors: Vec::new(),
@@ -193,6 +194,7 @@ enum Frame {
 }
 
 struct Builder<'f> {
+    text: &'f str,
     file: &'f Path,
     stack: Vec<Frame>,
     anchors: Vec<(usize, Value, SpanTree, usize)>,
@@ -255,6 +257,12 @@ impl Builder<'_> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, at)?;
+                let at = match style {
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                        quoted_span(self.text, at, style == ScalarStyle::DoubleQuoted)
+                    }
+                    _ => at,
+                };
                 let value = self.scalar(&text, style, tag.as_deref(), at)?;
                 let spans = SpanTree {
                     span: at,
@@ -516,6 +524,64 @@ impl CloneStartLine for Span {
     }
 }
 
+/// The span of a quoted scalar, ending at its closing quote (the parser's
+/// end marker runs on over trailing blanks and comments).
+fn quoted_span(text: &str, at: Span, double: bool) -> Span {
+    let Some(line) = text
+        .split_inclusive('\n')
+        .nth(at.start.line.saturating_sub(1) as usize)
+    else {
+        return at;
+    };
+    let line_start = text
+        .split_inclusive('\n')
+        .take(at.start.line.saturating_sub(1) as usize)
+        .map(str::len)
+        .sum::<usize>();
+    let Some((offset, _)) = line
+        .char_indices()
+        .nth(at.start.column.saturating_sub(1) as usize)
+    else {
+        return at;
+    };
+    let quote = if double { '"' } else { '\'' };
+    let rest = &text[line_start + offset..];
+    let mut chars = rest.char_indices().peekable();
+    if chars.next().map(|(_, c)| c) != Some(quote) {
+        return at;
+    }
+    let (mut line_number, mut column) = (at.start.line, at.start.column + 1);
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\\' if double => {
+                if let Some((_, escaped)) = chars.next() {
+                    if escaped == '\n' {
+                        line_number += 1;
+                        column = 1;
+                    } else {
+                        column += 2;
+                    }
+                    continue;
+                }
+            }
+            '\'' if !double && chars.peek().map(|(_, n)| *n) == Some('\'') => {
+                chars.next();
+                column += 2;
+                continue;
+            }
+            c if c == quote => return Span::new(at.start, Position::new(line_number, column + 1)),
+            '\n' => {
+                line_number += 1;
+                column = 1;
+                continue;
+            }
+            _ => {}
+        }
+        column += 1;
+    }
+    at
+}
+
 /// The end of a container: the end event's position, unless that lies past
 /// the last child on a later line (block collections end where the next
 /// token starts), in which case the end of the last child.
@@ -548,7 +614,7 @@ fn count_nodes(value: &Value) -> usize {
 
 /// Resolves a plain scalar by YAML 1.2's core schema. `None` for numbers JSON
 /// cannot hold (infinities, NaN).
-fn resolve_plain(text: &str) -> Option<Value> {
+pub(crate) fn resolve_plain(text: &str) -> Option<Value> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
         "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
@@ -767,6 +833,25 @@ mod tests {
         let doc = parse_ok("a: 1\r\nb: 2\r\n");
         let b = doc.spans.lookup(&doc.value, "/b");
         assert_eq!(b.span.start, Position::new(2, 4));
+    }
+
+    #[test]
+    fn quoted_scalars_end_at_their_closing_quote() {
+        for (text, end) in [
+            ("a: 'x' # c\n", 7),
+            ("a: \"x\"   # c\nb: 1\n", 7),
+            ("a: 'it''s' # c\n", 11),
+            ("a: \"say \\\"hi\\\"\" # c\n", 16),
+            ("a: \"é\" # c\n", 7),
+        ] {
+            let doc = parse_ok(text);
+            let span = doc.spans.lookup(&doc.value, "/a").span;
+            assert_eq!(
+                span,
+                Span::new(Position::new(1, 4), Position::new(1, end)),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

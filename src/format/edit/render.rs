@@ -151,85 +151,13 @@ pub(crate) fn single_quoted(text: &str) -> Option<String> {
 
 /// Whether a plain scalar spelled `text` reads as something other than a
 /// string under YAML 1.2's core schema (null, booleans, integers in
-/// decimal, octal and hexadecimal, floats, infinities, not-a-number).
-///
-/// Mirrors `crate::format::yaml`'s resolution; the edit's final re-parse
-/// catches any disagreement.
+/// decimal, octal and hexadecimal, floats, infinities, not-a-number): the
+/// loader's own resolution, so the two never disagree.
 pub(crate) fn resolves_to_non_string(text: &str) -> bool {
-    if matches!(
-        text,
-        "" | "~"
-            | "null"
-            | "Null"
-            | "NULL"
-            | "true"
-            | "True"
-            | "TRUE"
-            | "false"
-            | "False"
-            | "FALSE"
-            | ".inf"
-            | ".Inf"
-            | ".INF"
-            | "+.inf"
-            | "+.Inf"
-            | "+.INF"
-            | "-.inf"
-            | "-.Inf"
-            | "-.INF"
-            | ".nan"
-            | ".NaN"
-            | ".NAN"
-    ) {
-        return true;
-    }
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
-        return true;
-    }
-    let radix = |prefix: &str, valid: fn(&u8) -> bool| {
-        text.strip_prefix(prefix)
-            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| valid(&b)))
-    };
-    if radix("0o", |b| (b'0'..=b'7').contains(b)) || radix("0x", u8::is_ascii_hexdigit) {
-        return true;
-    }
-    is_core_float(text.as_bytes())
-}
-
-/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
-fn is_core_float(bytes: &[u8]) -> bool {
-    let mut i = 0;
-    if matches!(bytes.first(), Some(b'-' | b'+')) {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while bytes.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    let integer = digits(&mut i);
-    if bytes.get(i) == Some(&b'.') {
-        i += 1;
-        let fraction = digits(&mut i);
-        if integer == 0 && fraction == 0 {
-            return false;
-        }
-    } else if integer == 0 {
-        return false;
-    }
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(bytes.get(i), Some(b'-' | b'+')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == bytes.len()
+    !matches!(
+        crate::format::yaml::resolve_plain(text),
+        Some(Value::String(_))
+    )
 }
 
 /// Any value in flow style, on one line.
