@@ -6,9 +6,13 @@
 //! resolved per environment (base + overlay, [`crate::overlay::merge_values`])
 //! at the commit's first parent and at the commit, from the blobs, and the two
 //! are compared semantically ([`crate::diff`]). Commits made by hand with plain
-//! `git` read like those made by `flagctl`: the `Flagctl-Action`,
-//! `Flagctl-Flag` and `Flagctl-Env` trailers are used when present, and
-//! otherwise the action, flag and environment are inferred from the paths.
+//! `git` read like those made by `flagctl`: the action is the `Flagctl-Action`
+//! trailer, or inferred from the paths (`new`, `delete`, `edit`); the flag and
+//! environments are those whose resolved flag changed (`overlays/prod/x.yaml`
+//! is flag `x` in `prod`), which is what the `Flagctl-Flag` and `Flagctl-Env`
+//! trailers of `flagctl`'s own commits say too. When a trailer disagrees with
+//! the paths (a commit edited by hand after the fact), the paths win; the
+//! trailers stay available as written ([`AuditEntry::trailers`]).
 //!
 //! Git is read only through [`crate::store`]; this module never prints.
 
@@ -150,6 +154,20 @@ pub struct SubjectChange {
     pub problems: Vec<String>,
 }
 
+/// The `Flagctl-*` trailers of a commit, as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Trailers {
+    /// `Flagctl-Action`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `Flagctl-Flag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// `Flagctl-Env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
 /// One commit of the audit log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEntry {
@@ -163,14 +181,17 @@ pub struct AuditEntry {
     /// paths (`new` when a flag's base appeared, `delete` when it went,
     /// `edit` otherwise).
     pub action: String,
-    /// Whether `action`, `flags` and `environments` were inferred (no
-    /// `Flagctl-*` trailers: a commit made with plain `git`).
+    /// Whether `action` was inferred (no `Flagctl-Action` trailer: a commit
+    /// made with plain `git`).
     pub inferred: bool,
-    /// The flags concerned: the `Flagctl-Flag` trailer, else the flags whose
-    /// files changed.
+    /// The `Flagctl-*` trailers as written.
+    pub trailers: Trailers,
+    /// The flags whose files changed (the `Flagctl-Flag` trailer when the
+    /// change changed nothing). Paths win over a trailer that disagrees.
     pub flags: Vec<String>,
-    /// The environments concerned: the `Flagctl-Env` trailer, else those
-    /// where a flag changed (every environment for segment changes).
+    /// The environments where a flag changed, every environment for segment
+    /// and `flagctl.yaml` changes (the `Flagctl-Env` trailer when the change
+    /// changed nothing).
     pub environments: Vec<String>,
     /// Whether `environments` is every environment of the root.
     pub every_environment: bool,
@@ -407,27 +428,33 @@ pub fn entry(
         None if flag_changes().any(|c| c.status == Status::Removed) => "delete".to_owned(),
         None => "edit".to_owned(),
     };
-    let flags = match trailer_flag {
-        Some(flag) => vec![flag.to_owned()],
-        None => {
-            let mut names: Vec<String> = Vec::new();
-            for change in flag_changes() {
-                if !names.contains(&change.name) {
-                    names.push(change.name.clone());
-                }
-            }
-            names
+    // What changed decides the flags and environments; the trailers fill in
+    // when nothing did (a no-op change) and are kept as written.
+    let mut flags: Vec<String> = Vec::new();
+    for change in flag_changes() {
+        if !flags.contains(&change.name) {
+            flags.push(change.name.clone());
         }
-    };
-    let environments: Vec<String> = match trailer_env {
-        Some(environment) => vec![environment.to_owned()],
-        None if changes.iter().any(|c| c.kind != SubjectKind::Flag) => wanted.clone(),
-        None => wanted
+    }
+    if flags.is_empty()
+        && let Some(flag) = trailer_flag
+    {
+        flags.push(flag.to_owned());
+    }
+    let mut environments: Vec<String> = if changes.iter().any(|c| c.kind != SubjectKind::Flag) {
+        wanted.clone()
+    } else {
+        wanted
             .iter()
             .filter(|e| flag_changes().any(|c| c.environments.contains(e)))
             .cloned()
-            .collect(),
+            .collect()
     };
+    if environments.is_empty()
+        && let Some(environment) = trailer_env
+    {
+        environments.push(environment.to_owned());
+    }
     let every_environment =
         !all_environments.is_empty() && all_environments.iter().all(|e| environments.contains(e));
     let person = |p: &crate::store::Person| Actor {
@@ -440,7 +467,12 @@ pub fn entry(
         author: person(&info.author),
         committer: person(&info.committer),
         action,
-        inferred: trailer_action.is_none() && trailer_flag.is_none() && trailer_env.is_none(),
+        inferred: trailer_action.is_none(),
+        trailers: Trailers {
+            action: trailer_action.map(str::to_owned),
+            flag: trailer_flag.map(str::to_owned),
+            environment: trailer_env.map(str::to_owned),
+        },
         flags,
         environments,
         every_environment,

@@ -180,6 +180,35 @@ fn log_uses_trailers_and_the_body_as_reason() {
 }
 
 #[test]
+fn a_trailer_that_disagrees_with_the_paths_loses() {
+    let repo = repo();
+    repo.write(
+        "flags/base/banner.yaml",
+        "key: banner\ntype: boolean\ndefault: on\n",
+    );
+    commit(
+        &repo,
+        "enable checkout\n\nFlagctl-Action: enable\nFlagctl-Flag: checkout\nFlagctl-Env: prod",
+        "2026-11-03T08:00:00Z",
+        "Jane Doe <jane@example.com>",
+    );
+    let run = flagctl(&repo, &["log", "-n", "1", "--format", "json"]);
+    let entry = &run.json()["entries"][0];
+    assert_eq!(entry["action"], "enable");
+    assert_eq!(entry["flags"], serde_json::json!(["banner"]));
+    assert_eq!(
+        entry["environments"],
+        serde_json::json!(["dev", "staging", "prod"])
+    );
+    assert_eq!(entry["trailers"]["flag"], "checkout");
+    assert!(
+        flagctl(&repo, &["log", "checkout", "-n", "1"])
+            .stdout
+            .contains("Add flags")
+    );
+}
+
+#[test]
 fn log_filters_by_environment_date_and_author() {
     let repo = repo();
     repo.write("flags/base/checkout.yaml", &checkout(25));
@@ -283,6 +312,10 @@ fn log_json_has_a_stable_shape() {
     assert_eq!(entry["author"]["time"], "2026-11-02T10:30:00Z");
     assert_eq!(entry["action"], "rollout");
     assert_eq!(entry["inferred"], false);
+    assert_eq!(
+        entry["trailers"],
+        serde_json::json!({"action": "rollout", "flag": "checkout"})
+    );
     assert_eq!(entry["flags"], serde_json::json!(["checkout"]));
     assert_eq!(entry["environments"], serde_json::json!(["dev"]));
     assert_eq!(entry["reason"], "Why not.");
