@@ -22,9 +22,12 @@
 //! assert_eq!(flag.default_summary(), "on");
 //! ```
 
+#[cfg(feature = "git")]
+pub mod audit;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod eval;
 pub mod format;
 pub mod model;

@@ -12,9 +12,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod build;
+pub(crate) mod changes;
+mod diff;
 mod eval;
 mod init;
 mod list;
+mod log;
 pub(crate) mod output;
 pub(crate) mod root;
 pub(crate) mod show;
@@ -77,6 +80,8 @@ Examples:
   flagctl show new-checkout             one flag, all environments side by side
   flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl diff                          uncommitted changes, per environment
+  flagctl log new-checkout              who changed a flag, where, how and why
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -108,6 +113,8 @@ enum Command {
     Show(show::Args),
     Eval(eval::Args),
     Build(build::Args),
+    Diff(diff::Args),
+    Log(log::Args),
 }
 
 /// Global options every subcommand sees.
@@ -148,6 +155,8 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&globals, &args),
         Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::Diff(args) => diff::run(&globals, &args),
+        Command::Log(args) => log::run(&globals, &args),
     };
     match result {
         Ok(code) => code,
