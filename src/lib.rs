@@ -4,7 +4,8 @@
 //! validates a flag root ([`format`]), resolves per-environment overlays
 //! ([`overlay`]), reads and writes git history ([`store`], feature `git`),
 //! commits one validated change at a time ([`change`], features `git` and
-//! `edit`),
+//! `edit`), compares flags semantically and counts who a change moves
+//! ([`diff`]), reads history as the audit log ([`audit`], feature `git`),
 //! evaluates flags in memory ([`eval`]) and follows a source with hot reload
 //! ([`watch`], feature `watch`). The `flagctl` binary (feature `cli`) is a thin
 //! layer over it.
@@ -24,11 +25,14 @@
 //! assert_eq!(flag.default_summary(), "on");
 //! ```
 
+#[cfg(feature = "git")]
+pub mod audit;
 #[cfg(all(feature = "git", feature = "edit"))]
 pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod eval;
 pub mod format;
 pub mod model;

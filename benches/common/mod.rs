@@ -1,20 +1,24 @@
-//! The large generated repository the store and change benchmarks share:
-//! 10,000 flag files (`flags/base/flag-NNNNN.yaml`) and 50,000 commits each
-//! changing one to three of them, generated once with `git fast-import`
-//! (which writes a packfile with deltas directly; loose objects for 50,000
-//! versions of a 10,000-entry directory would take tens of gigabytes) and
-//! kept under cargo's target directory.
+//! The large generated repository the benchmarks share: 10,000 flag files
+//! (`flags/base/flag-NNNNN.yaml`) and 50,000 commits each changing one to
+//! three of them, generated once with `git fast-import` and kept under
+//! cargo's target directory.
 
-#![allow(dead_code, reason = "each benchmark uses a different part")]
+#![allow(
+    dead_code,
+    reason = "each benchmark uses a different part of this module"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// How many flags.
 pub const FLAGS: usize = 10_000;
+/// How many commits.
 pub const COMMITS: usize = 50_000;
 
+/// A `git` command in `dir`, isolated from the user's configuration.
 pub fn git(dir: &Path) -> Command {
     let mut command = Command::new("git");
     command
@@ -28,6 +32,7 @@ pub fn git(dir: &Path) -> Command {
     command
 }
 
+/// Runs a command, panicking unless it succeeds.
 pub fn run(command: &mut Command) {
     let status = command.status().unwrap();
     assert!(status.success(), "{command:?} failed");
@@ -45,6 +50,7 @@ impl Rng {
     }
 }
 
+/// The text of flag number `key` at its `version`-th change.
 pub fn flag(key: usize, version: usize) -> String {
     format!(
         "key: flag-{key:05}\ndescription: generated flag {key}\nowner: team-{}\ntype: boolean\ndefault:\n  rollout: {{ on: {}, off: {} }}\n",

@@ -13,11 +13,14 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod archive;
 mod build;
+pub(crate) mod changes;
+mod diff;
 mod disable;
 mod enable;
 mod eval;
 mod init;
 mod list;
+mod log;
 pub(crate) mod mutate;
 mod new;
 pub(crate) mod output;
@@ -88,6 +91,8 @@ Examples:
   flagctl show new-checkout             one flag, all environments side by side
   flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl diff                          uncommitted changes, per environment
+  flagctl log new-checkout              who changed a flag, where, how and why
   flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'   one minimal edit, one commit
   flagctl disable new-checkout --env prod   the kill switch
 
@@ -121,6 +126,8 @@ enum Command {
     Show(show::Args),
     Eval(eval::Args),
     Build(build::Args),
+    Diff(diff::Args),
+    Log(log::Args),
     New(new::Args),
     Set(set::Args),
     Enable(enable::Args),
@@ -171,6 +178,8 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&globals, &args),
         Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::Diff(args) => diff::run(&globals, &args),
+        Command::Log(args) => log::run(&globals, &args),
         Command::New(args) => new::run(&globals, &args),
         Command::Set(args) => set::run(&globals, &args),
         Command::Enable(args) => enable::run(&globals, &args),
