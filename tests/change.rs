@@ -131,9 +131,12 @@ fn disable_and_enable_are_the_kill_switch() {
         run.stdout.ends_with("] disable new-checkout in prod\n"),
         "{run:?}"
     );
-    assert_eq!(
-        run.stderr,
-        "prod (protected): `new-checkout` is disabled: everyone gets `off`\n"
+    assert!(
+        run.stderr.starts_with(
+            "prod (protected): disabling the flag serves off to everyone\nprod (protected): rules[0] (staff): disabling the flag moves 100.000% of users from on to off; they lose on\n"
+        ),
+        "what everyone now gets: {}",
+        run.stderr
     );
     assert_eq!(changed_lines(&repo.patch()), ["+enabled: false"]);
     assert!(
@@ -551,7 +554,7 @@ fn dry_run_shows_the_diff_and_writes_nothing() {
         .ok();
     assert_eq!(
         run.stdout,
-        "rollout new-checkout 25% → 50% in prod\n--- a/flags/overlays/prod/new-checkout.yaml\n+++ b/flags/overlays/prod/new-checkout.yaml\n@@ -1,4 +1,4 @@\n # yaml-language-server: $schema=../../../schemas/overlay.schema.json\n # Ramping up: 10% -> 25% after the error budget held for a week.\n default:\n-  rollout: { on: 25, off: 75 }\n+  rollout: { on: 50, off: 50 }\n\nprod (protected): `new-checkout` serves on 50% / off 50% by default (was on 25% / off 75%)\n"
+        "rollout new-checkout 25% → 50% in prod\n\nprod (protected)\n  ~ new-checkout\n      default.rollout.on: 25 → 50\n      default.rollout.off: 75 → 50\n      impact: default: raising on 25% → 50% moves 25.000% of users from off to on; nobody leaves on\n\n--- a/flags/overlays/prod/new-checkout.yaml\n+++ b/flags/overlays/prod/new-checkout.yaml\n@@ -1,4 +1,4 @@\n # yaml-language-server: $schema=../../../schemas/overlay.schema.json\n # Ramping up: 10% -> 25% after the error budget held for a week.\n default:\n-  rollout: { on: 25, off: 75 }\n+  rollout: { on: 50, off: 50 }\n"
     );
     assert_eq!(
         run.stderr,
@@ -580,6 +583,33 @@ fn dry_run_shows_the_diff_and_writes_nothing() {
             .as_str()
             .unwrap()
             .starts_with("archive legacy-export\n")
+    );
+    let effects = json["effects"].as_array().unwrap();
+    assert_eq!(effects.len(), 3, "removed in every environment");
+    assert_eq!(effects[2]["environment"], "prod");
+    assert_eq!(effects[2]["status"], "removed");
+    assert_eq!(effects[2]["protected"], true);
+    // A rollout's exact impact, for scripts.
+    let json = repo
+        .flagctl(&[
+            "rollout",
+            "new-checkout",
+            "35",
+            "--env",
+            "staging",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        json["effects"][0]["impact"]["summary"][0],
+        "default: lowering on 50% → 35% moves 15.000% of users from on to off; they lose on"
+    );
+    assert_eq!(
+        json["effects"][0]["changes"][0]["path"],
+        "default.rollout.on"
     );
     assert_eq!(repo.head(), head);
 }

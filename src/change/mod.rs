@@ -265,6 +265,23 @@ impl Effect {
             .as_ref()
             .and_then(|f| serde_json::to_value(f).ok())
     }
+
+    /// The fields that change, with their values before and after
+    /// ([`crate::diff::diff_flag`] of the resolved flags).
+    pub fn changes(&self) -> Vec<crate::diff::FieldChange> {
+        crate::diff::diff_flag(self.before_value().as_ref(), self.after_value().as_ref())
+    }
+
+    /// Who gets another variant ([`crate::diff::rollout_impact`]), when the
+    /// flag exists on both sides and someone is concerned.
+    pub fn impact(&self) -> Option<crate::diff::Impact> {
+        match (&self.before, &self.after) {
+            (Some(before), Some(after)) => {
+                Some(crate::diff::rollout_impact(before, after)).filter(|i| !i.is_empty())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// How the configuration after a change was validated.

@@ -1,7 +1,9 @@
 //! What every mutating command shares on the terminal side: the common
 //! options (`-m`, `--author`, `--dry-run`, `--yes`, `--push`, `--format`),
-//! confirmation for protected environments, the preview (unified diff and
-//! affected environments) and the report of the commit. The change itself
+//! confirmation for protected environments, the preview (per environment
+//! the resolved flag's changed fields and rollout impact from
+//! [`crate::diff`], then the unified file diffs) and the report of the
+//! commit. The change itself
 //! is made by [`crate::change::Pipeline`].
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -13,6 +15,7 @@ use serde::Serialize;
 use crate::change::{
     ChangeError, Committed, Effect, Intent, Options, Outcome, Pipeline, Preparation, Prepared,
 };
+use crate::cli::changes;
 use crate::cli::output::{self, PathDisplay, style};
 use crate::cli::root;
 use crate::cli::{CommandResult, Globals, UserError};
@@ -226,122 +229,91 @@ fn print_warnings(prepared: &Prepared, paths: &PathDisplay, color: bool) -> std:
 
 /// The unified diff of the change's files, paths from the repository's top.
 pub fn unified_diff(prepared: &Prepared, color: bool) -> String {
+    prepared
+        .files
+        .iter()
+        .map(|file| {
+            changes::unified_diff(
+                &file.repo_path,
+                &file.repo_path,
+                file.before.as_deref().map(str::as_bytes),
+                file.after.as_deref().map(str::as_bytes),
+                color,
+            )
+        })
+        .collect()
+}
+
+/// What the change does, environment by environment: the resolved flag's
+/// changed fields and who gets another variant (as `flagctl diff` shows
+/// them).
+fn semantic(prepared: &Prepared, color: bool) -> String {
     let mut out = String::new();
-    for file in &prepared.files {
-        let before = file.before.as_deref().unwrap_or("");
-        let after = file.after.as_deref().unwrap_or("");
-        let old = if file.before.is_some() {
-            format!("a/{}", file.repo_path)
-        } else {
-            "/dev/null".to_owned()
-        };
-        let new = if file.after.is_some() {
-            format!("b/{}", file.repo_path)
-        } else {
-            "/dev/null".to_owned()
-        };
-        let diff = similar::TextDiff::from_lines(before, after);
-        let text = diff
-            .unified_diff()
-            .context_radius(3)
-            .header(&old, &new)
-            .to_string();
-        for line in text.lines() {
-            let paint = |s: anstyle::Style| {
-                if color {
-                    format!("{s}{line}{s:#}\n")
-                } else {
-                    format!("{line}\n")
-                }
-            };
-            let styled = if line.starts_with("+++") || line.starts_with("---") {
-                paint(style::HEADING)
-            } else if line.starts_with('+') {
-                paint(anstyle::AnsiColor::Green.on_default())
-            } else if line.starts_with('-') {
-                paint(anstyle::AnsiColor::Red.on_default())
-            } else if line.starts_with("@@") {
-                paint(anstyle::AnsiColor::Cyan.on_default())
-            } else {
-                format!("{line}\n")
-            };
-            out.push_str(&styled);
+    let mut current: Option<&str> = None;
+    for effect in &prepared.effects {
+        if current != Some(effect.environment.as_str()) {
+            current = Some(&effect.environment);
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            let protected = if effect.protected { " (protected)" } else { "" };
+            out.push_str(&format!(
+                "{}{protected}\n",
+                changes::paint(color, style::HEADING, &effect.environment)
+            ));
         }
+        flag_block(effect, color, &mut out);
     }
     out
 }
 
-/// What the change does to each environment, one line each. The semantic
-/// description (changed fields, exact rollout impact) comes from
-/// `crate::diff` once it lands; until then, the environments affected.
-fn effect_lines(prepared: &Prepared) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut by_environment: Vec<(&str, Vec<&Effect>)> = Vec::new();
-    for effect in &prepared.effects {
-        match by_environment
-            .iter_mut()
-            .find(|(e, _)| *e == effect.environment)
-        {
-            Some((_, list)) => list.push(effect),
-            None => by_environment.push((&effect.environment, vec![effect])),
-        }
-    }
-    for (environment, effects) in by_environment {
-        let protected = if effects.iter().any(|e| e.protected) {
-            " (protected)"
-        } else {
-            ""
-        };
-        let flags: Vec<String> = effects.iter().map(|e| describe(e)).collect();
-        lines.push(format!("{environment}{protected}: {}", flags.join("; ")));
-    }
-    lines
-}
-
-/// One flag's change in one environment, in words.
-fn describe(effect: &Effect) -> String {
+fn flag_block(effect: &Effect, color: bool, out: &mut String) {
+    let fields = effect.changes();
+    let (sign, sign_style, note) = match (&effect.before, &effect.after) {
+        (None, _) => ("+", changes::style::ADDED, " (added)"),
+        (_, None) => ("-", changes::style::REMOVED, " (removed)"),
+        _ => ("~", anstyle::Style::new(), ""),
+    };
+    out.push_str(&format!(
+        "  {} {}{note}\n",
+        changes::paint(color, sign_style, sign),
+        changes::paint(color, style::HEADING, effect.flag.as_str())
+    ));
     match (&effect.before, &effect.after) {
-        (None, Some(_)) => format!("`{}` appears", effect.flag),
-        (Some(_), None) => format!("`{}` is removed", effect.flag),
-        (Some(before), Some(after)) if before.enabled != after.enabled => {
-            if after.enabled {
-                format!("`{}` is enabled", effect.flag)
-            } else {
-                match &after.off_variant {
-                    Some(off) => format!("`{}` is disabled: everyone gets `{off}`", effect.flag),
-                    None => format!(
-                        "`{}` is disabled: callers get their own default",
-                        effect.flag
-                    ),
-                }
+        (_, None) => {}
+        (None, Some(_)) => out.push_str(&format!(
+            "      {}\n",
+            changes::paint(
+                color,
+                changes::style::ADDED,
+                &changes::created_summary(&fields)
+            )
+        )),
+        _ => {
+            for line in changes::field_lines(&fields, color) {
+                out.push_str(&format!("      {line}\n"));
             }
         }
-        (Some(before), Some(after)) if before.default != after.default => format!(
-            "`{}` serves {} by default (was {})",
-            effect.flag,
-            after.default_summary(),
-            before.default_summary()
-        ),
-        _ => format!("`{}` changes", effect.flag),
+    }
+    if let Some(impact) = effect.impact() {
+        for line in changes::impact_lines(&impact, color) {
+            out.push_str(&format!("      {line}\n"));
+        }
     }
 }
 
 fn preview(prepared: &Prepared, color: bool) -> String {
-    let heading = style::HEADING;
-    let mut out = if color {
-        format!("{heading}{}{heading:#}\n", prepared.plan.summary)
-    } else {
-        format!("{}\n", prepared.plan.summary)
-    };
-    out.push_str(&unified_diff(prepared, color));
-    let effects = effect_lines(prepared);
-    if !effects.is_empty() {
+    let mut out = format!(
+        "{}\n",
+        changes::paint(color, style::HEADING, &prepared.plan.summary)
+    );
+    let semantic = semantic(prepared, color);
+    if !semantic.is_empty() {
         out.push('\n');
-        for line in effects {
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&semantic);
     }
+    out.push('\n');
+    out.push_str(&unified_diff(prepared, color));
     out
 }
 
@@ -363,6 +335,19 @@ struct ChangeJson<'a> {
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<String>,
+    /// What each environment resolves differently: fields and impact.
+    effects: Vec<EffectJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct EffectJson<'a> {
+    environment: &'a str,
+    flag: &'a str,
+    protected: bool,
+    status: &'static str,
+    changes: Vec<crate::diff::FieldChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    impact: Option<crate::diff::Impact>,
 }
 
 #[derive(Serialize)]
@@ -396,6 +381,22 @@ fn change_json<'a>(prepared: &'a Prepared, dry_run: bool) -> ChangeJson<'a> {
         pushed: None,
         message: None,
         diff: None,
+        effects: prepared
+            .effects
+            .iter()
+            .map(|effect| EffectJson {
+                environment: &effect.environment,
+                flag: effect.flag.as_str(),
+                protected: effect.protected,
+                status: match (&effect.before, &effect.after) {
+                    (None, _) => "added",
+                    (_, None) => "removed",
+                    _ => "changed",
+                },
+                changes: effect.changes(),
+                impact: effect.impact(),
+            })
+            .collect(),
     }
 }
 
@@ -501,8 +502,12 @@ fn report(globals: &Globals, args: &ChangeArgs, committed: &Committed) -> Comman
                 committed.prepared.plan.action,
                 crate::change::Action::Disable | crate::change::Action::Enable
             ) {
-                for line in effect_lines(&committed.prepared) {
-                    writeln!(stderr, "{line}")?;
+                // The kill switch says at once what everyone now gets.
+                for effect in &committed.prepared.effects {
+                    let protected = if effect.protected { " (protected)" } else { "" };
+                    for line in effect.impact().map(|i| i.summary).unwrap_or_default() {
+                        writeln!(stderr, "{}{protected}: {line}", effect.environment)?;
+                    }
                 }
             }
             if let Some(pushed) = &committed.pushed {
