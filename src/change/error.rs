@@ -181,13 +181,13 @@ pub enum ChangeError {
     },
     /// The edits did not have the effect the command promised (a bug).
     #[error(
-        "the edit did not have the intended effect on `{pointer}` in `{environment}` (this is a bug in flagctl)"
+        "the edit did not have the intended effect on `{flag}` in `{environment}` (this is a bug in flagctl)"
     )]
     Unexpected {
         /// The environment (`base` for the base file).
         environment: String,
-        /// Where, as a JSON pointer.
-        pointer: String,
+        /// The flag, or what was being planned.
+        flag: String,
     },
     /// `--push` found the local branch holding commits the remote lacks.
     #[error("`{branch}` has commits that `{remote}` does not, besides this change")]

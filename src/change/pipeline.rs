@@ -518,7 +518,7 @@ impl<'s> Pipeline<'s> {
                         .environment
                         .clone()
                         .unwrap_or_else(|| "base".into()),
-                    pointer: format!("{}", expectation.flag),
+                    flag: expectation.flag.to_string(),
                 });
             }
         }

@@ -93,7 +93,7 @@ pub(crate) fn plan(intent: &Intent, state: &State<'_>) -> Result<Planned, Change
         Intent::Archive { key } => documents::plan_archive(state, key),
         Intent::Revert { .. } => Err(ChangeError::Unexpected {
             environment: "base".into(),
-            pointer: "revert".into(),
+            flag: "revert".into(),
         }),
     }
 }
