@@ -18,6 +18,7 @@ pub(crate) mod output;
 pub(crate) mod root;
 mod show;
 mod validate;
+mod watch;
 
 pub use output::ColorWhen;
 
@@ -75,6 +76,7 @@ Examples:
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl watch --env prod              follow the current branch like an application
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -105,6 +107,7 @@ enum Command {
     List(list::Args),
     Show(show::Args),
     Build(build::Args),
+    Watch(watch::Args),
 }
 
 /// Global options every subcommand sees.
@@ -144,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::Watch(args) => watch::run(&globals, &args),
     };
     match result {
         Ok(code) => code,
