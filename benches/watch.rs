@@ -130,10 +130,14 @@ fn evaluate(c: &mut Criterion) {
             flags.insert(key.clone(), shape_flag(shape, &key));
         }
     }
-    let environment: ResolvedEnvironment = serde_json::from_value(json!({
+    let mut environment: ResolvedEnvironment = serde_json::from_value(json!({
         "environment": "prod", "bucketing": "v1", "flags": flags, "segments": {},
     }))
     .unwrap();
+    // What loading a root does for boolean flags without `variants`.
+    for flag in environment.flags.values_mut() {
+        *flag = flag.clone().with_implicit_variants();
+    }
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("prod.json");
     std::fs::write(&path, SnapshotFile::new(&environment, None).to_json_pretty()).unwrap();

@@ -216,6 +216,7 @@ fn a_named_reference_is_followed_and_other_branches_ignored() {
         .environment("prod")
         .git_ref(repo.root(), "release")
         .background(false)
+        .on_event(|_| panic!("a buggy callback (expected in this test)"))
         .build()
         .unwrap();
     let first = client.current().revision().to_owned();
@@ -231,6 +232,13 @@ fn a_named_reference_is_followed_and_other_branches_ignored() {
     };
     assert_eq!(change.revision, repo.head());
     assert_eq!(share_on(&client, "new-checkout"), 200);
+
+    // The panicking callback did not stop anything.
+    repo.write("flags/base/new-checkout.yaml", &rollout("new-checkout", 0));
+    repo.commit_all("back to none");
+    repo.git(&["branch", "-f", "release", "main"]);
+    assert!(matches!(client.refresh().unwrap(), Refresh::Applied(_)));
+    assert_eq!(share_on(&client, "new-checkout"), 0);
 }
 
 /// A bare "origin", with clones that push to it.
@@ -372,7 +380,10 @@ fn a_remote_source_follows_what_another_clone_pushes() {
     assert_eq!(status.source_errors, 1);
     assert!(client.refresh().is_err());
     // The same failure again is not reported twice.
-    assert_eq!(client.status().source_errors, 1);
+    let status = client.status();
+    assert_eq!(status.source_errors, 1);
+    assert!(status.source_failing);
+    assert!(!status.is_current());
 }
 
 #[test]

@@ -206,6 +206,8 @@ pub(crate) struct StatusCounters {
     pub(crate) rejections: u64,
     pub(crate) source_errors: u64,
     pub(crate) checks: u64,
+    /// Whether the last look at the source failed.
+    pub(crate) failing: bool,
 }
 
 impl Shared {
@@ -216,8 +218,13 @@ impl Shared {
         let mut events = Vec::new();
         let result = {
             let mut control = lock(&self.control);
-            lock(&self.status).checks += 1;
-            match control.source.check(settle) {
+            let checked = control.source.check(settle);
+            {
+                let mut status = lock(&self.status);
+                status.checks += 1;
+                status.failing = checked.is_err();
+            }
+            match checked {
                 Ok(Checked::Unchanged | Checked::Unsettled) => {
                     control.last_source_error = None;
                     Ok(Refresh::Unchanged)
@@ -311,7 +318,11 @@ impl Shared {
         for event in events {
             trace_event(&event);
             for callback in &self.callbacks {
-                callback(&event);
+                // A panicking callback must not stop the client from following.
+                let call = std::panic::AssertUnwindSafe(|| callback(&event));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!(target: "flagctl::watch", "an event callback panicked");
+                }
             }
             let mut subscribers = lock(&self.subscribers);
             subscribers.retain(|subscriber| match subscriber.try_send(event.clone()) {
@@ -341,6 +352,7 @@ impl Shared {
             reloads: status.reloads,
             rejections: status.rejections,
             source_errors: status.source_errors,
+            source_failing: status.failing,
             checks: status.checks,
             exposures_dropped: self.sink.as_ref().map_or(0, |sink| sink.dropped()),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),

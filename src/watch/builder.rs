@@ -283,6 +283,7 @@ impl ClientBuilder {
                 at: SystemTime::now(),
             };
             counters.source_errors += 1;
+            counters.failing = true;
             counters.last_error = Some(Problem::source(&failure));
             last_source_error = Some(chain(&*failure.error));
             events.push(Event::SourceError(failure));

@@ -265,8 +265,11 @@ pub struct Status {
     pub reloads: u64,
     /// How many states were refused.
     pub rejections: u64,
-    /// How many times reading the source failed.
+    /// How many times reading the source failed (a failure repeated on
+    /// every poll counts once).
     pub source_errors: u64,
+    /// Whether the last look at the source failed.
+    pub source_failing: bool,
     /// How many times the source was looked at.
     pub checks: u64,
     /// Exposures dropped because the exposure queue was full (or its
@@ -282,7 +285,7 @@ impl Status {
     pub fn is_current(&self) -> bool {
         self.origin == Origin::Source
             && self.latest_revision.as_deref() == Some(self.revision.as_str())
-            && !matches!(&self.last_error, Some(Problem { kind: ProblemKind::Source, at, .. }) if *at >= self.loaded_at)
+            && !self.source_failing
     }
 }
 

@@ -146,6 +146,8 @@ pub(crate) struct SourceState {
     /// Consecutive unsettled reads; after a few, the next read is taken
     /// as it is (files that never stop changing must not starve reloads).
     unsettled: u32,
+    /// How long the last look took.
+    last_look: Duration,
 }
 
 enum Kind {
@@ -187,7 +189,14 @@ impl SourceState {
             served: None,
             generation,
             unsettled: 0,
+            last_look: Duration::ZERO,
         }
+    }
+
+    /// How long the last look at the source took (a directory's full read,
+    /// a fetch), so that polling can stay a small share of a core.
+    pub(crate) fn last_look(&self) -> Duration {
+        self.last_look
     }
 
     /// Looks at the source: for a remote, fetches first. With `settle`,
@@ -196,14 +205,15 @@ impl SourceState {
     pub(crate) fn check(&mut self, settle: bool) -> Result<Checked, SourceError> {
         let settle = settle && self.unsettled < MAX_UNSETTLED;
         let before = self.generation.load(Ordering::SeqCst);
+        let started = Instant::now();
         let candidate = match &mut self.kind {
-            Kind::Git(git) => git.read(self.seen.as_deref(), self.served.as_deref())?,
-            Kind::Remote(remote) => {
-                remote.read(true, self.seen.as_deref(), self.served.as_deref())?
-            }
-            Kind::Directory(path) => Some(read_directory(path)?),
-            Kind::Snapshot(path) => Some(read_snapshot(path)?),
+            Kind::Git(git) => git.read(self.seen.as_deref(), self.served.as_deref()),
+            Kind::Remote(remote) => remote.read(true, self.seen.as_deref(), self.served.as_deref()),
+            Kind::Directory(path) => read_directory(path).map(Some),
+            Kind::Snapshot(path) => read_snapshot(path).map(Some),
         };
+        self.last_look = started.elapsed();
+        let candidate = candidate?;
         if settle
             && matches!(self.kind, Kind::Directory(_) | Kind::Snapshot(_))
             && self.generation.load(Ordering::SeqCst) != before
