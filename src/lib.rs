@@ -3,7 +3,9 @@
 //! Flags live as YAML files in a git repository. This library loads and
 //! validates a flag root ([`format`]), resolves per-environment overlays
 //! ([`overlay`]), reads and writes git history ([`store`], feature `git`),
-//! evaluates flags in memory ([`eval`]) and follows a source with hot reload
+//! compares flags semantically and counts who a change moves ([`diff`]),
+//! reads history as the audit log ([`audit`], feature `git`), evaluates
+//! flags in memory ([`eval`]) and follows a source with hot reload
 //! ([`watch`], feature `watch`). The `flagctl` binary (feature `cli`) is a thin
 //! layer over it.
 //!
@@ -22,9 +24,12 @@
 //! assert_eq!(flag.default_summary(), "on");
 //! ```
 
+#[cfg(feature = "git")]
+pub mod audit;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod eval;
 pub mod format;
 pub mod model;

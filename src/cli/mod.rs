@@ -12,11 +12,15 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod build;
+pub(crate) mod changes;
+mod diff;
+mod eval;
 mod init;
 mod list;
+mod log;
 pub(crate) mod output;
 pub(crate) mod root;
-mod show;
+pub(crate) mod show;
 mod validate;
 mod watch;
 
@@ -75,7 +79,10 @@ Examples:
   flagctl validate                      check every flag, segment and overlay
   flagctl list --env prod               what prod serves
   flagctl show new-checkout             one flag, all environments side by side
+  flagctl eval new-checkout --env prod --user user-42 --explain   what a user gets, and why
   flagctl build --env prod -o prod.json the snapshot applications load
+  flagctl diff                          uncommitted changes, per environment
+  flagctl log new-checkout              who changed a flag, where, how and why
   flagctl watch --env prod              follow the current branch like an application
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
@@ -106,7 +113,10 @@ enum Command {
     Validate(validate::Args),
     List(list::Args),
     Show(show::Args),
+    Eval(eval::Args),
     Build(build::Args),
+    Diff(diff::Args),
+    Log(log::Args),
     Watch(watch::Args),
 }
 
@@ -146,7 +156,10 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&globals, &args),
         Command::List(args) => list::run(&globals, &args),
         Command::Show(args) => show::run(&globals, &args),
+        Command::Eval(args) => eval::run(&globals, &args),
         Command::Build(args) => build::run(&globals, &args),
+        Command::Diff(args) => diff::run(&globals, &args),
+        Command::Log(args) => log::run(&globals, &args),
         Command::Watch(args) => watch::run(&globals, &args),
     };
     match result {

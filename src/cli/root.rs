@@ -157,3 +157,19 @@ pub fn git_toplevel(dir: &Path) -> Option<PathBuf> {
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)
 }
+
+/// A store error as the user sees it: the message, and the store's help
+/// line when it has one.
+pub fn store_error(error: &crate::store::StoreError) -> UserError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    let user = UserError::new(message);
+    match error.help() {
+        Some(help) => user.help(help),
+        None => user,
+    }
+}
