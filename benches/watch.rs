@@ -272,6 +272,10 @@ fn latency(os_watcher: bool, changes: usize) {
     let mut reload = Vec::new();
     for change in 0..changes {
         let text = small_flag(3, (change * 37 + 11) % 100);
+        // Commits land at any moment of the poll's period, not right after
+        // the previous reload (which would make every poll-only wait a full
+        // period): 0–49 ms apart, pseudo-randomly.
+        std::thread::sleep(Duration::from_millis(mix(change) % 50));
         let started = Instant::now();
         let outcome = store
             .commit_change(&ChangeRequest {
@@ -506,9 +510,41 @@ fn reload() {
         .build()
         .unwrap();
     let users = contexts(10_000);
-    let duration = Duration::from_secs(5);
+    let duration = Duration::from_secs(8);
     let (rate, p999, longest) = throughput(&client, &users, duration);
     println!("| no reloads | {rate:.0} | {} | {} | 0 |", ms(p999), ms(longest));
+    // The control: the same loading and compiling work on another thread,
+    // with nothing swapped in. What it costs the reader is CPU contention.
+    let files = flagctl::format::RootFiles::from_dir(&root).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (rate, p999, longest, loads) = std::thread::scope(|scope| {
+        let stop_worker = stop.clone();
+        let files = &files;
+        let worker = scope.spawn(move || {
+            let options = flagctl::format::LoadOptions {
+                today: None,
+                threads: 1,
+            };
+            let mut loads = 0usize;
+            while !stop_worker.load(Ordering::Relaxed) {
+                let loaded = flagctl::format::load(files, &options);
+                let snapshot =
+                    flagctl::eval::Snapshot::compile(&loaded.environments["prod"], "control")
+                        .unwrap();
+                black_box(snapshot.flag_count());
+                loads += 1;
+            }
+            loads
+        });
+        let (rate, p999, longest) = throughput(&client, &users, duration);
+        stop.store(true, Ordering::Relaxed);
+        (rate, p999, longest, worker.join().unwrap())
+    });
+    println!(
+        "| the same load + compile work on another thread, nothing swapped | {rate:.0} | {} | {} | ({loads} loads) |",
+        ms(p999),
+        ms(longest)
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let events = client.subscribe();
     let (rate, p999, longest, reloads) = std::thread::scope(|scope| {
