@@ -39,6 +39,8 @@ pub mod model;
 pub mod overlay;
 #[cfg(feature = "git")]
 pub mod store;
+#[cfg(feature = "watch")]
+pub mod watch;
 
 pub use diagnostic::{Code, Diagnostic, Location, Position, Severity, Span};
 pub use model::{Flag, FlagKey, FlagType, ResolvedEnvironment, RootConfig, Segment, SegmentName};

@@ -33,6 +33,7 @@ pub(crate) mod show;
 mod split;
 mod target;
 mod validate;
+mod watch;
 
 pub use output::ColorWhen;
 
@@ -95,6 +96,7 @@ Examples:
   flagctl log new-checkout              who changed a flag, where, how and why
   flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'   one minimal edit, one commit
   flagctl disable new-checkout --env prod   the kill switch
+  flagctl watch --env prod              follow the current branch like an application
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -138,6 +140,7 @@ enum Command {
     Promote(promote::Args),
     Revert(revert::Args),
     Archive(archive::Args),
+    Watch(watch::Args),
 }
 
 /// Global options every subcommand sees.
@@ -190,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => promote::run(&globals, &args),
         Command::Revert(args) => revert::run(&globals, &args),
         Command::Archive(args) => archive::run(&globals, &args),
+        Command::Watch(args) => watch::run(&globals, &args),
     };
     match result {
         Ok(code) => code,

@@ -44,6 +44,7 @@ mod error;
 mod history;
 mod message;
 mod read;
+mod refs;
 mod remote;
 mod scoped;
 mod treediff;

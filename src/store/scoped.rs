@@ -150,8 +150,10 @@ impl Store {
             .collect())
     }
 
-    /// The repository's shared git directory (the same for every linked
-    /// worktree): where caches that outlive one command belong.
+    /// The git directory that all of the repository's work trees share
+    /// (where branches, `packed-refs` and caches that outlive one command
+    /// live). It differs from [`Store::git_dir`] in a linked work tree
+    /// (`git worktree add`).
     pub fn common_dir(&self) -> &Path {
         self.repo.commondir()
     }

@@ -1,0 +1,414 @@
+//! `flagctl watch`: follow a source the way an application does and print
+//! one line per applied change and per refused state.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use clap::ValueEnum;
+use serde_json::json;
+
+use crate::cli::output::style;
+use crate::cli::root;
+use crate::cli::{CommandResult, Globals, UserError};
+use crate::watch::{
+    BuildError, Change, Client, Event, LoadTimings, RejectReason, Rejection, Source, SourceFailure,
+    StartError,
+};
+
+/// Text or JSON lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WatchFormat {
+    /// One line per event for people.
+    Text,
+    /// One JSON object per line for scripts.
+    Json,
+}
+
+/// Follow a source like an application would and print what it serves
+///
+/// Starts the runtime client on one source, prints what it serves, then one
+/// line per applied change (time, revision, flags changed, load time) and
+/// per refused state (revision, first problems); refused states are never
+/// served. Without a source option, follows the branch checked out in the
+/// repository holding the flag root: only committed states are served.
+/// Ends on Ctrl-C.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  flagctl watch --env prod                          the current branch (committed states)
+  flagctl watch --env prod --ref release            another branch or reference
+  flagctl watch --env dev --dir                     the working tree, uncommitted edits included
+  flagctl watch --env prod --remote https://github.com/acme/flags.git#main
+  flagctl watch --env prod --snapshot prod.json     a file written by `flagctl build`
+  flagctl watch --env prod --format json | jq -c 'select(.event == \"applied\")'
+
+JSON lines: {\"event\": \"serving\" | \"applied\" | \"rejected\" | \"source-error\", \"time\", \"revision\", …}.")]
+pub struct Args {
+    /// The environment to serve
+    #[arg(long, short, value_name = "ENV")]
+    env: String,
+
+    /// Follow git reference REF of the flag root's repository (default: the checked-out branch)
+    #[arg(long = "ref", value_name = "REF", group = "source")]
+    reference: Option<String>,
+
+    /// Follow a remote branch, fetched periodically (BRANCH defaults to `main`)
+    #[arg(long, value_name = "URL[#BRANCH]", group = "source")]
+    remote: Option<String>,
+
+    /// Follow a flag root directory as it is on disk (default: the flag root)
+    #[arg(long, value_name = "PATH", group = "source", num_args = 0..=1)]
+    dir: Option<Option<PathBuf>>,
+
+    /// Follow a snapshot file written by `flagctl build`
+    #[arg(long, value_name = "FILE", group = "source")]
+    snapshot: Option<PathBuf>,
+
+    /// Where the flag root is in the remote's tree (default: the top if it holds `flagctl.yaml`, else `flags`)
+    #[arg(long, value_name = "PATH", requires = "remote")]
+    remote_root: Option<String>,
+
+    /// Keep the remote's cache repository in DIR (default: a temporary directory)
+    #[arg(long, value_name = "DIR", requires = "remote")]
+    cache_dir: Option<PathBuf>,
+
+    /// How often to look at the source without a file-system event, or to fetch a remote, in seconds (default: 0.05 for a reference, 30 for a remote, 1 otherwise)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    interval: Option<Duration>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
+    format: WatchFormat,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("`{text}` must be between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+enum Message {
+    Event(Box<Event>),
+    Interrupted,
+}
+
+/// Runs `flagctl watch`.
+pub fn run(globals: &Globals, args: &Args) -> CommandResult {
+    let mut temporary_cache = None;
+    let source = if let Some(remote) = &args.remote {
+        let (url, branch) = match remote.rsplit_once('#') {
+            Some((url, branch)) if !branch.is_empty() => (url, branch),
+            _ => (remote.as_str(), "main"),
+        };
+        let cache_dir = match &args.cache_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("flagctl-watch-")
+                    .tempdir()
+                    .map_err(|e| {
+                        anyhow::Error::new(e).context("cannot create a cache directory")
+                    })?;
+                let path = dir.path().join("cache.git");
+                temporary_cache = Some(dir);
+                path
+            }
+        };
+        Source::Remote {
+            url: url.to_owned(),
+            branch: branch.to_owned(),
+            cache_dir,
+            root: args.remote_root.clone(),
+        }
+    } else if let Some(path) = &args.snapshot {
+        Source::SnapshotFile(path.clone())
+    } else if let Some(dir) = &args.dir {
+        match dir {
+            Some(dir) => Source::Directory(dir.clone()),
+            None => Source::Directory(root::locate(globals)?),
+        }
+    } else {
+        Source::GitRef {
+            root: root::locate(globals)?,
+            reference: args.reference.clone(),
+        }
+    };
+
+    let (sender, receiver) = mpsc::channel();
+    let events = sender.clone();
+    let mut builder = Client::builder()
+        .environment(&args.env)
+        .source(source.clone())
+        .on_event(move |event| {
+            let _ = events.send(Message::Event(Box::new(event.clone())));
+        });
+    if let Some(interval) = args.interval {
+        builder = builder.poll_interval(interval);
+    }
+    let client = builder.build().map_err(|error| start_error(&error))?;
+
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| anyhow::Error::new(e).context("cannot handle Ctrl-C"))?;
+    let handle = signals.handle();
+    let listener = std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = sender.send(Message::Interrupted);
+        }
+    });
+
+    let printer = Printer {
+        format: args.format,
+        color: globals.color_stdout,
+    };
+    let result = (|| -> std::io::Result<()> {
+        let status = client.status();
+        printer.serving(&status, &source)?;
+        for message in &receiver {
+            match message {
+                Message::Event(event) => printer.event(&event)?,
+                Message::Interrupted => break,
+            }
+        }
+        Ok(())
+    })();
+    drop(client);
+    handle.close();
+    let _ = listener.join();
+    drop(temporary_cache);
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A failure to start, as the user sees it.
+fn start_error(error: &BuildError) -> anyhow::Error {
+    let message = chain(error);
+    let help = match error {
+        BuildError::NoValidState { cause, .. } => match cause {
+            StartError::Rejected(rejection) => match rejection.reason {
+                RejectReason::Invalid => {
+                    "fix the flags (`flagctl validate` lists the problems), then commit"
+                }
+                RejectReason::UnknownEnvironment { .. } => {
+                    "pass `--env` one of the environments `flagctl.yaml` declares"
+                }
+                _ => "build the snapshot again with `flagctl build`",
+            },
+            StartError::Source(_) => "check the source: the repository, the remote or the path",
+            _ => "check the source",
+        },
+        _ => "check the options",
+    };
+    UserError::new(message).help(help).into()
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
+}
+
+struct Printer {
+    format: WatchFormat,
+    color: bool,
+}
+
+fn timestamp(time: SystemTime) -> String {
+    match jiff::Timestamp::try_from(time) {
+        Ok(timestamp) => timestamp
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or(timestamp)
+            .to_string(),
+        Err(_) => "-".to_owned(),
+    }
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn timings_json(timings: &LoadTimings) -> serde_json::Value {
+    json!({
+        "read_ms": milliseconds(timings.read),
+        "validate_ms": milliseconds(timings.validate),
+        "compile_ms": milliseconds(timings.compile),
+        "swap_ms": milliseconds(timings.swap),
+    })
+}
+
+/// A commit id shortened to 12 digits; other revisions as they are.
+fn short(revision: &str) -> &str {
+    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &revision[..12]
+    } else {
+        revision
+    }
+}
+
+impl Printer {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn line(&self, value: &serde_json::Value) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{value}")?;
+        stdout.flush()
+    }
+
+    fn text(&self, text: &str) -> std::io::Result<()> {
+        let mut stdout = anstream::stdout().lock();
+        writeln!(stdout, "{text}")?;
+        stdout.flush()
+    }
+
+    fn serving(&self, status: &crate::watch::Status, source: &Source) -> std::io::Result<()> {
+        match self.format {
+            WatchFormat::Json => self.line(&json!({
+                "time": timestamp(status.loaded_at),
+                "event": "serving",
+                "environment": status.environment,
+                "revision": status.revision,
+                "origin": status.origin.as_str(),
+                "flags": status.flag_count,
+                "source": source.to_string(),
+                "load_ms": milliseconds(status.load_timings.total()),
+                "timings": timings_json(&status.load_timings),
+            })),
+            WatchFormat::Text => self.text(&format!(
+                "{} {} {} ({} flags of `{}`) from {}, loaded in {} ms",
+                self.paint(style::DIM, &timestamp(status.loaded_at)),
+                self.paint(style::HEADING, "serving"),
+                short(&status.revision),
+                status.flag_count,
+                status.environment,
+                source,
+                milliseconds(status.load_timings.total()),
+            )),
+        }
+    }
+
+    fn event(&self, event: &Event) -> std::io::Result<()> {
+        match event {
+            Event::Applied(change) => self.applied(change),
+            Event::Rejected(rejection) => self.rejected(rejection),
+            Event::SourceError(failure) => self.source_error(failure),
+        }
+    }
+
+    fn applied(&self, change: &Change) -> std::io::Result<()> {
+        match self.format {
+            WatchFormat::Json => self.line(&json!({
+                "time": timestamp(change.applied_at),
+                "event": "applied",
+                "revision": change.revision,
+                "previous_revision": change.previous_revision,
+                "flags": change.flags.iter().map(|flag| json!({
+                    "key": flag.key,
+                    "change": flag.kind.as_str(),
+                })).collect::<Vec<_>>(),
+                "load_ms": milliseconds(change.timings.total()),
+                "timings": timings_json(&change.timings),
+            })),
+            WatchFormat::Text => {
+                const SHOWN: usize = 8;
+                let mut flags: Vec<String> = change
+                    .flags
+                    .iter()
+                    .take(SHOWN)
+                    .map(|flag| format!("{} ({})", flag.key, flag.kind))
+                    .collect();
+                if change.flags.len() > SHOWN {
+                    flags.push(format!("and {} more", change.flags.len() - SHOWN));
+                }
+                let flags = if flags.is_empty() {
+                    "no flag changed".to_owned()
+                } else {
+                    flags.join(", ")
+                };
+                self.text(&format!(
+                    "{} {} {} {flags}, loaded in {} ms",
+                    self.paint(style::DIM, &timestamp(change.applied_at)),
+                    self.paint(style::OK, "applied"),
+                    short(&change.revision),
+                    milliseconds(change.timings.total()),
+                ))
+            }
+        }
+    }
+
+    fn rejected(&self, rejection: &Rejection) -> std::io::Result<()> {
+        match self.format {
+            WatchFormat::Json => self.line(&json!({
+                "time": timestamp(rejection.at),
+                "event": "rejected",
+                "revision": rejection.revision,
+                "message": rejection.to_string(),
+                "diagnostics": rejection.diagnostics,
+            })),
+            WatchFormat::Text => {
+                let detail = match (&rejection.reason, rejection.diagnostics.first()) {
+                    (RejectReason::Invalid, Some(first)) => {
+                        let more = rejection.diagnostics.len() - 1;
+                        if more > 0 {
+                            format!("{first} (and {more} more)")
+                        } else {
+                            first.to_string()
+                        }
+                    }
+                    _ => {
+                        let text = rejection.to_string();
+                        text.split_once(": ")
+                            .map_or(text.clone(), |(_, rest)| rest.to_owned())
+                    }
+                };
+                self.text(&format!(
+                    "{} {} {}, still serving the previous revision: {detail}",
+                    self.paint(style::DIM, &timestamp(rejection.at)),
+                    self.paint(style::ERROR, "rejected"),
+                    short(&rejection.revision),
+                ))
+            }
+        }
+    }
+
+    fn source_error(&self, failure: &SourceFailure) -> std::io::Result<()> {
+        let message = chain(&*failure.error);
+        match self.format {
+            WatchFormat::Json => self.line(&json!({
+                "time": timestamp(failure.at),
+                "event": "source-error",
+                "message": message,
+            })),
+            WatchFormat::Text => {
+                let mut stderr = anstream::stderr().lock();
+                let warning = style::WARNING;
+                writeln!(
+                    stderr,
+                    "{warning}warning{warning:#}: {message}; still serving the current revision"
+                )
+            }
+        }
+    }
+}
