@@ -11,6 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use flagctl::format::snapshot::SnapshotFile;
 use flagctl::format::{LoadOptions, RootFiles, load};
 
+/// The allocator of the `flagctl` binary (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FLAGS: usize = 10_000;
 
 fn flag(i: usize) -> String {

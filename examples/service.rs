@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Experiment exposures would go to an analytics pipeline; here, a log line.
     let exposures = client.take_exposures().ok_or("exposures are on")?;
     std::thread::spawn(move || {
-        while let Some(exposure) = exposures.recv_timeout(std::time::Duration::from_secs(3600)) {
+        while let Some(exposure) = exposures.recv() {
             println!(
                 "exposure: {} saw {} of {} ({})",
                 exposure.targeting_key, exposure.variant, exposure.experiment, exposure.flag

@@ -192,3 +192,128 @@ fn watch_fails_to_start_without_a_valid_state() {
         "{stderr}"
     );
 }
+
+/// `flagctl` itself, run in the repository like a user would.
+fn flagctl(repo: &TestRepo, args: &[&str]) -> std::process::Output {
+    let output = Command::cargo_bin("flagctl")
+        .unwrap()
+        .current_dir(repo.path())
+        .args(args)
+        .env("HOME", repo.sandbox.home.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_SYSTEM", "/dev/null")
+        .env_remove("FLAGCTL_ROOT")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "flagctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn watch_serves_a_flagctl_rollout_commit_and_prints_a_refused_one_as_text() {
+    let repo = repository();
+    let watch = Watch::start(&repo, &["--env", "prod", "--ref", "main"]);
+    let serving = watch.next_line();
+    assert!(
+        serving.contains(&format!(
+            " serving {} (1 flags of `prod`)",
+            &repo.head()[..12]
+        )),
+        "{serving}"
+    );
+
+    // The commit `flagctl rollout` makes is served.
+    flagctl(
+        &repo,
+        &[
+            "rollout",
+            "recommendations-panel",
+            "25",
+            "--env",
+            "prod",
+            "-m",
+            "a quarter first",
+        ],
+    );
+    let rolled = repo.head();
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]).trim(),
+        "rollout recommendations-panel 100% → 25% in prod"
+    );
+    let applied = watch.next_line();
+    assert!(
+        applied.contains(&format!(
+            " applied {} recommendations-panel (modified), loaded in ",
+            &rolled[..12]
+        )),
+        "{applied}"
+    );
+
+    // A commit made with plain git that breaks the flag is refused, with
+    // its first problem and where it is.
+    repo.write(
+        "flags/base/recommendations-panel.yaml",
+        "key: recommendations-panel\ntype: boolean\ndefault:\n  rollout: { on: 60, off: 50 }\n",
+    );
+    let broken = repo.commit_all("break it");
+    let rejected = watch.next_line();
+    assert!(
+        rejected.contains(&format!(
+            " rejected {}, still serving the previous revision: base/recommendations-panel.yaml:4:",
+            &broken[..12]
+        )) && rejected.contains("error[weights-sum]"),
+        "{rejected}"
+    );
+    let (code, stderr) = watch.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn watch_follows_a_snapshot_file_written_by_flagctl_build() {
+    let repo = repository();
+    let file = repo.sandbox.path().join("prod.json");
+    let file_arg = file.to_str().unwrap();
+    flagctl(&repo, &["build", "--env", "prod", "-o", file_arg]);
+    let watch = Watch::start(
+        &repo,
+        &["--env", "prod", "--snapshot", file_arg, "--format", "json"],
+    );
+    let serving = watch.next_json();
+    assert_eq!(serving["event"], "serving", "{serving}");
+    assert_eq!(serving["flags"], 1);
+
+    // A new build after a change is applied; the file is replaced whole.
+    repo.write(
+        "flags/overlays/prod/recommendations-panel.yaml",
+        "enabled: false\n",
+    );
+    repo.commit_all("disable recommendations-panel in prod");
+    flagctl(&repo, &["build", "--env", "prod", "-o", file_arg]);
+    let applied = watch.next_json();
+    assert_eq!(applied["event"], "applied", "{applied}");
+    assert_eq!(
+        applied["flags"],
+        serde_json::json!([{"key": "recommendations-panel", "change": "modified"}])
+    );
+
+    // A file whose digest does not match its content is refused.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let tampered = text.replacen("\"enabled\": false", "\"enabled\": true", 1);
+    assert_ne!(tampered, text, "the snapshot holds `\"enabled\": false`");
+    let partial = repo.sandbox.path().join("prod.json.tmp");
+    std::fs::write(&partial, tampered).unwrap();
+    std::fs::rename(&partial, &file).unwrap();
+    let rejected = watch.next_json();
+    assert_eq!(rejected["event"], "rejected", "{rejected}");
+    assert!(
+        rejected["message"].as_str().unwrap().contains("digest"),
+        "{rejected}"
+    );
+    let (code, stderr) = watch.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+}

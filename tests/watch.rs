@@ -303,11 +303,13 @@ impl Remote {
 fn a_remote_source_follows_what_another_clone_pushes() {
     let remote = Remote::new();
     let cache = remote.sandbox.path().join("cache.git");
-    // Fetching only on refresh: deterministic.
+    // Fetching only on refresh (no background thread, whose first look
+    // fetches too): deterministic. `a_remote_source_fetches_periodically`
+    // covers the background fetch.
     let client = Client::builder()
         .environment("prod")
         .remote(remote.url(), "main", &cache)
-        .fetch_interval(Duration::from_secs(3600))
+        .background(false)
         .build()
         .unwrap();
     assert_eq!(share_on(&client, "new-checkout"), 0);
@@ -864,18 +866,23 @@ fn a_snapshot_file_source_refuses_a_tampered_file() {
         .environments["dev"],
         None,
     );
-    std::fs::write(&path, dev.to_json_pretty()).unwrap();
-    let Refresh::Rejected(rejection) = client.refresh().unwrap() else {
-        // The background thread may have refused it first.
-        assert!(matches!(
-            client.status().last_error.unwrap().kind,
-            ProblemKind::Rejected
-        ));
-        return;
+    let temp = repo.sandbox.path().join("dev.json.tmp");
+    std::fs::write(&temp, dev.to_json_pretty()).unwrap();
+    std::fs::rename(&temp, &path).unwrap();
+    let Some(Event::Rejected(rejection)) = events.wait_for(TIMEOUT, |event| {
+        matches!(event, Event::Rejected(r) if matches!(r.reason, RejectReason::WrongEnvironment { .. }))
+    }) else {
+        panic!("expected the snapshot of `dev` to be refused");
     };
     assert!(
-        matches!(&rejection.reason, RejectReason::WrongEnvironment { found } if found == "dev")
+        matches!(&rejection.reason, RejectReason::WrongEnvironment { found } if found == "dev"),
+        "{rejection}"
     );
+    assert_eq!(
+        client.status().last_error.unwrap().kind,
+        ProblemKind::Rejected
+    );
+    assert_eq!(share_on(&client, "new-checkout"), 200);
 }
 
 #[test]
@@ -947,4 +954,19 @@ fn exposures_and_counts() {
     assert_eq!(counts.get("recommendations-panel", "on"), 4);
     assert_eq!(counts.get("recommendations-panel", "off"), 1);
     assert_eq!(counts.total(), 11);
+
+    // A shipping thread blocked in `recv` gets what is queued, then `None`
+    // once the client is gone.
+    for _ in 0..2 {
+        client.string_value("checkout-button-color", &Context::new("bob"), "x");
+    }
+    let shipper = std::thread::spawn(move || {
+        let mut shipped = 0;
+        while exposures.recv().is_some() {
+            shipped += 1;
+        }
+        shipped
+    });
+    drop(client);
+    assert_eq!(shipper.join().unwrap(), 2);
 }

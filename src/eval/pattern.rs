@@ -1,9 +1,10 @@
 //! The `matches` operator: regular expressions with linear-time matching that
 //! neither allocates nor locks at evaluation time.
 //!
-//! A pattern is checked with the `regex` crate (its syntax and size limits,
-//! the ones validation uses) and then compiled once into a fully built DFA
-//! from `regex-automata`, the `regex` crate's own engine. Searching a dense
+//! A pattern is checked as validation checks it
+//! ([`crate::model::check_regex`]: the `regex` crate's syntax and size
+//! limit) and then compiled once into a fully built DFA from
+//! `regex-automata`, the `regex` crate's own engine. Searching a dense
 //! DFA reads a transition table, one lookup per byte, with no mutable cache:
 //! `regex::Regex::is_match` instead borrows a cache from a pool, which takes a
 //! mutex and can allocate on every thread but the first that used it. A
@@ -14,9 +15,7 @@
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::{Input, util::syntax};
 
-/// The most memory one compiled `matches` program may use (the limit that
-/// validation applies to the `regex` crate).
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub use crate::model::REGEX_SIZE_LIMIT;
 
 /// The most memory the DFA of one `matches` pattern may use.
 pub const DFA_SIZE_LIMIT: usize = 1 << 20;
@@ -33,10 +32,7 @@ pub(crate) enum Pattern {
 impl Pattern {
     /// Compiles `pattern`; errors are the `regex` crate's.
     pub(crate) fn new(pattern: &str) -> Result<Pattern, regex::Error> {
-        let regex = regex::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SIZE_LIMIT)
-            .build()?;
+        crate::model::check_regex(pattern)?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new()
@@ -48,7 +44,13 @@ impl Pattern {
             .build(pattern);
         Ok(match dfa {
             Ok(dfa) => Pattern::Dfa(Box::new(dfa)),
-            Err(_) => Pattern::Regex(regex),
+            // Built only when needed: it costs as much as the DFA again.
+            Err(_) => Pattern::Regex(
+                regex::RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_SIZE_LIMIT)
+                    .build()?,
+            ),
         })
     }
 

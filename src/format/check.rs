@@ -607,7 +607,7 @@ fn operand_problem(
             _ => wrong("a number", "write a number without quotes"),
         },
         OperandKind::Regex => match operand {
-            Value::String(pattern) => match crate::model::compile_regex(pattern) {
+            Value::String(pattern) => match crate::model::check_regex(pattern) {
                 Ok(_) => None,
                 Err(error) => Some((
                     Code::InvalidRegex,

@@ -101,7 +101,7 @@ pub enum BuildError {
     NoValidState {
         /// The environment.
         environment: String,
-        /// The source, described (`git reference refs/heads/main of /srv/app/flags`).
+        /// The source, described (``git reference `release` of `/srv/app/flags` ``).
         source_name: String,
         /// What went wrong.
         #[source]

@@ -195,6 +195,11 @@ impl Client {
 
     /// A queue of every later [`Event`]. Events are dropped (and counted in
     /// [`Status::events_dropped`]) when 1024 are waiting.
+    ///
+    /// What happened while the client was being built (a refused state or
+    /// a source failure before a fallback was served) is not in the queue:
+    /// it reaches [`ClientBuilder::on_event`], `tracing` and
+    /// [`Client::status`] (`last_error`).
     pub fn subscribe(&self) -> Subscription {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1024);
         lock(&self.shared.subscribers).push(sender);

@@ -497,6 +497,13 @@ pub struct Exposures {
 }
 
 impl Exposures {
+    /// The next exposure, waiting as long as it takes; `None` once the
+    /// client is gone and the queue is empty. For a thread that ships
+    /// exposures for the client's whole life.
+    pub fn recv(&self) -> Option<Exposure> {
+        self.receiver.recv().ok()
+    }
+
     /// The next exposure, waiting at most `timeout`; `None` when none came.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Exposure> {
         self.receiver.recv_timeout(timeout).ok()
