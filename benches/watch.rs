@@ -26,6 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::Criterion;
 use flagctl::eval::Context;
 use flagctl::format::snapshot::SnapshotFile;
@@ -312,78 +314,6 @@ fn latency(os_watcher: bool, changes: usize) {
 
 const BIG: usize = 10_000;
 
-fn big_flag(i: usize, version: usize) -> String {
-    match i % 4 {
-        0 => format!(
-            "key: flag-{i:05}\ndescription: Generated flag {i}\nowner: team-{}\ntype: boolean\noff_variant: off\ntargets:\n  on: [user-{i}, user-{}]\nrules:\n  - name: staff\n    when: {{ segment: staff }}\n    serve: on\n  - when:\n      all:\n        - {{ attr: country, op: in, values: [DE, FR, NL] }}\n        - {{ attr: plan, op: eq, value: enterprise }}\n    serve: {{ rollout: {{ on: 50, off: 50 }} }}\ndefault:\n  rollout: {{ on: {}, off: {} }}\n",
-            i % 17,
-            i + 1,
-            version % 100,
-            100 - version % 100
-        ),
-        1 => format!(
-            "key: flag-{i:05}\ntype: string\nvariants:\n  blue: \"#1f6feb\"\n  green: \"#2da44e\"\n  orange: \"#fb8500\"\ndefault:\n  rollout: {{ blue: 50, green: 30, orange: 20 }}\n  experiment: exp-{i}\n"
-        ),
-        2 => format!(
-            "key: flag-{i:05}\ntype: number\nvariants: {{ low: 1, high: 2.5 }}\nrules:\n  - when: {{ attr: app_version, op: semver_gte, value: \"4.2\" }}\n    serve: high\n  - when: {{ attr: email, op: matches, value: \"^[a-z]+@example\\\\.com$\" }}\n    serve: high\ndefault: low\n"
-        ),
-        _ => format!("key: flag-{i:05}\ntype: boolean\nenabled: true\ndefault: on\n"),
-    }
-}
-
-fn generate_big(root: &Path) {
-    std::fs::create_dir_all(root.join("base")).unwrap();
-    std::fs::create_dir_all(root.join("segments")).unwrap();
-    std::fs::write(
-        root.join("flagctl.yaml"),
-        "environments: [dev, staging, prod]\nprotected: [prod]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("segments/staff.yaml"),
-        "name: staff\ninclude: [alice]\nwhen: { attr: email, op: ends_with, value: \"@example.com\" }\n",
-    )
-    .unwrap();
-    for environment in ["dev", "staging", "prod"] {
-        std::fs::create_dir_all(root.join("overlays").join(environment)).unwrap();
-    }
-    for i in 0..BIG {
-        std::fs::write(root.join(format!("base/flag-{i:05}.yaml")), big_flag(i, 10)).unwrap();
-        let overlays: [(&str, &str); 3] = match i % 4 {
-            0 => [
-                ("dev", "targets:\n  on: [dev-user]\n"),
-                ("staging", "default: on\n"),
-                ("prod", "default:\n  rollout: { on: 25, off: 75 }\n"),
-            ],
-            1 => [
-                ("dev", "default: orange\n"),
-                ("staging", "enabled: false\n"),
-                (
-                    "prod",
-                    "default:\n  rollout: { blue: 34, green: 33, orange: 33 }\n",
-                ),
-            ],
-            2 => [
-                ("dev", "default: high\n"),
-                ("staging", "rules: null\n"),
-                ("prod", "enabled: false\n"),
-            ],
-            _ => [
-                ("dev", "default: off\n"),
-                ("staging", "owner: qa\n"),
-                ("prod", "enabled: false\n"),
-            ],
-        };
-        for (environment, text) in overlays {
-            std::fs::write(
-                root.join(format!("overlays/{environment}/flag-{i:05}.yaml")),
-                text,
-            )
-            .unwrap();
-        }
-    }
-}
-
 fn phases(label: &str, timings: &[LoadTimings]) {
     let median = |pick: fn(&LoadTimings) -> Duration| {
         let mut values: Vec<Duration> = timings.iter().map(pick).collect();
@@ -438,7 +368,7 @@ fn reload() {
     let temp = tempfile::tempdir().unwrap();
     let repo = temp.path();
     let root = repo.join("flags");
-    generate_big(&root);
+    common::write_large_root(&root, BIG).unwrap();
     git(repo, &["init", "-q", "-b", "main"]);
     git(repo, &["add", "-A"]);
     git(repo, &["commit", "-q", "-m", "10,000 flags"]);
@@ -456,7 +386,7 @@ fn reload() {
             .commit_change(&ChangeRequest {
                 files: vec![(
                     format!("base/flag-{flag:05}.yaml"),
-                    Some(big_flag(flag, version).into_bytes()),
+                    Some(common::large_flag(flag, version).into_bytes()),
                 )],
                 message: format!("change flag-{flag:05}"),
                 author: None,
@@ -502,7 +432,7 @@ fn reload() {
             let flag = round * 4 + 400;
             std::fs::write(
                 root.join(format!("base/flag-{flag:05}.yaml")),
-                big_flag(flag, 50 + round),
+                common::large_flag(flag, 50 + round),
             )
             .unwrap();
             match events.wait_for(TIMEOUT, |event| matches!(event, Event::Applied(_))) {

@@ -1,7 +1,10 @@
-//! The large generated repository the benchmarks share: 10,000 flag files
-//! (`flags/base/flag-NNNNN.yaml`) and 50,000 commits each changing one to
-//! three of them, generated once with `git fast-import` and kept under
-//! cargo's target directory.
+//! What the benchmarks generate and share:
+//!
+//! * the large repository: 10,000 flag files (`flags/base/flag-NNNNN.yaml`)
+//!   and 50,000 commits each changing one to three of them, generated once
+//!   with `git fast-import` and kept under cargo's target directory;
+//! * a large flag root on disk ([`write_large_root`]): 10,000 flags of four
+//!   shapes with an overlay for each in three environments (40,001 files).
 
 #![allow(
     dead_code,
@@ -124,4 +127,88 @@ pub fn repository() -> PathBuf {
         started.elapsed()
     );
     dir
+}
+
+/// The base file of generated flag `i` of a large root, in one of four
+/// shapes turn by turn: targets, a segment rule and a rollout of `percent`%
+/// on a rule-less default; a three-way A/B split; semver and regex rules;
+/// a plain switch.
+pub fn large_flag(i: usize, percent: usize) -> String {
+    match i % 4 {
+        0 => format!(
+            "# yaml-language-server: $schema=../../schemas/flag.schema.json\nkey: flag-{i:05}\ndescription: Generated flag {i}\nowner: team-{}\ntype: boolean\noff_variant: off\ntargets:\n  on: [user-{i}, user-{}]\nrules:\n  - name: staff\n    when: {{ segment: staff }}\n    serve: on\n  - when:\n      all:\n        - {{ attr: country, op: in, values: [DE, FR, NL] }}\n        - {{ attr: plan, op: eq, value: enterprise }}\n    serve: {{ rollout: {{ on: 50, off: 50 }} }}\ndefault:\n  rollout: {{ on: {}, off: {} }}\n",
+            i % 17,
+            i + 1,
+            percent % 100,
+            100 - percent % 100
+        ),
+        1 => format!(
+            "key: flag-{i:05}\ntype: string\nvariants:\n  blue: \"#1f6feb\"\n  green: \"#2da44e\"\n  orange: \"#fb8500\"\ndefault:\n  rollout: {{ blue: 50, green: 30, orange: 20 }}\n  experiment: exp-{i}\n"
+        ),
+        2 => format!(
+            "key: flag-{i:05}\ntype: number\nvariants: {{ low: 1, high: 2.5 }}\nrules:\n  - when: {{ attr: app_version, op: semver_gte, value: \"4.2\" }}\n    serve: high\n  - when: {{ attr: email, op: matches, value: \"^[a-z]+@example\\\\.com$\" }}\n    serve: high\ndefault: low\n"
+        ),
+        _ => format!("key: flag-{i:05}\ntype: boolean\nenabled: true\ndefault: on\n"),
+    }
+}
+
+/// Writes a large flag root into `root`: `count` flags ([`large_flag`] at
+/// 10%), one segment, and an overlay for every flag in each of dev, staging
+/// and prod, a realistic mix: rollout changes, kill switches, targets, rule
+/// removals, per-environment defaults, ownership.
+pub fn write_large_root(root: &Path, count: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(root.join("base"))?;
+    std::fs::create_dir_all(root.join("segments"))?;
+    std::fs::write(
+        root.join("flagctl.yaml"),
+        "environments: [dev, staging, prod]\nprotected: [prod]\nbucketing: v1\n",
+    )?;
+    std::fs::write(
+        root.join("segments/staff.yaml"),
+        "name: staff\ninclude: [alice]\nwhen: { attr: email, op: ends_with, value: \"@example.com\" }\n",
+    )?;
+    for environment in ["dev", "staging", "prod"] {
+        std::fs::create_dir_all(root.join("overlays").join(environment))?;
+    }
+    for i in 0..count {
+        std::fs::write(
+            root.join(format!("base/flag-{i:05}.yaml")),
+            large_flag(i, 10),
+        )?;
+        let overlays: [(&str, &str); 3] = match i % 4 {
+            0 => [
+                ("dev", "targets:\n  on: [dev-user]\n"),
+                ("staging", "default: on\n"),
+                (
+                    "prod",
+                    "# ramping\ndefault:\n  rollout: { on: 25, off: 75 }\n",
+                ),
+            ],
+            1 => [
+                ("dev", "default: orange\n"),
+                ("staging", "enabled: false\n"),
+                (
+                    "prod",
+                    "default:\n  rollout: { blue: 34, green: 33, orange: 33 }\n",
+                ),
+            ],
+            2 => [
+                ("dev", "default: high\n"),
+                ("staging", "rules: null\n"),
+                ("prod", "enabled: false\n"),
+            ],
+            _ => [
+                ("dev", "default: off\n"),
+                ("staging", "owner: qa\n"),
+                ("prod", "enabled: false\n"),
+            ],
+        };
+        for (environment, text) in overlays {
+            std::fs::write(
+                root.join(format!("overlays/{environment}/flag-{i:05}.yaml")),
+                text,
+            )?;
+        }
+    }
+    Ok(())
 }

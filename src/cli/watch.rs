@@ -15,7 +15,7 @@ use crate::cli::root;
 use crate::cli::{CommandResult, Globals, UserError};
 use crate::watch::{
     BuildError, Change, Client, Event, LoadTimings, RejectReason, Rejection, Source, SourceFailure,
-    StartError,
+    StartError, chain,
 };
 
 /// Text or JSON lines.
@@ -209,20 +209,6 @@ fn start_error(error: &BuildError) -> anyhow::Error {
         _ => "check the options",
     };
     UserError::new(message).help(help).into()
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        let part = next.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = next.source();
-    }
-    text
 }
 
 struct Printer {
