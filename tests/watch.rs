@@ -212,6 +212,57 @@ fn an_invalid_commit_is_refused_and_the_next_valid_one_served() {
 }
 
 #[test]
+fn without_the_os_watcher_the_poll_notices_commits_and_packed_refs() {
+    let repo = repository();
+    let client = Client::builder()
+        .environment("prod")
+        .git_head(repo.root())
+        .os_watcher(false)
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let events = client.subscribe();
+
+    repo.write(
+        "flags/base/new-checkout.yaml",
+        &rollout("new-checkout", 100),
+    );
+    let head = repo.commit_all("rollout new-checkout to everyone");
+    assert!(matches!(
+        wait_for_revision(&events, &head),
+        Event::Applied(_)
+    ));
+    assert_eq!(share_on(&client, "new-checkout"), 200);
+
+    // Moving back, then along `packed-refs` alone (no loose ref file, as
+    // after `git gc`, and a tool that rewrites `packed-refs`).
+    repo.write("flags/base/new-checkout.yaml", &rollout("new-checkout", 0));
+    let next = repo.commit_all("back to none");
+    assert!(matches!(
+        wait_for_revision(&events, &next),
+        Event::Applied(_)
+    ));
+    repo.git(&["update-ref", "refs/heads/main", &head]);
+    assert!(matches!(
+        wait_for_revision(&events, &head),
+        Event::Applied(_)
+    ));
+    repo.git(&["pack-refs", "--all"]);
+    assert!(!repo.path().join(".git/refs/heads/main").exists());
+    let packed = std::fs::read_to_string(repo.path().join(".git/packed-refs")).unwrap();
+    std::fs::write(
+        repo.path().join(".git/packed-refs"),
+        packed.replace(&head, &next),
+    )
+    .unwrap();
+    assert!(matches!(
+        wait_for_revision(&events, &next),
+        Event::Applied(_)
+    ));
+    assert_eq!(share_on(&client, "new-checkout"), 0);
+}
+
+#[test]
 fn a_named_reference_is_followed_and_other_branches_ignored() {
     let repo = repository();
     repo.git(&["branch", "release"]);
