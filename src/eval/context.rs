@@ -1111,6 +1111,70 @@ mod tests {
     }
 
     #[test]
+    fn table_moves_entries() {
+        // Inserts and removes at the front, middle and back, checked
+        // against a model.
+        let mut attributes = Attributes::new();
+        let mut model = std::collections::BTreeMap::new();
+        let names: Vec<String> = (0..23)
+            .map(|i| match i % 3 {
+                0 => format!("n{i}"),
+                1 => format!("a_longer_name_{i}"),
+                _ => format!("z{i}"),
+            })
+            .collect();
+        let check = |attributes: &Attributes, model: &std::collections::BTreeMap<String, i32>| {
+            assert_eq!(attributes.len(), model.len());
+            for (name, value) in model {
+                assert_eq!(
+                    attributes.get(name),
+                    Some(AttributeRef::Number(f64::from(*value))),
+                    "{name}"
+                );
+                let found = attributes.find(name_key(name.as_bytes()), name.as_bytes());
+                assert!(matches!(found, Some(Actual::Number(n)) if n == f64::from(*value)));
+            }
+        };
+        for (i, name) in names.iter().enumerate().rev() {
+            let value = i32::try_from(i).expect("small");
+            attributes.set(name, AttributeValue::from(value));
+            model.insert(name.clone(), value);
+            check(&attributes, &model);
+        }
+        for name in names
+            .iter()
+            .step_by(2)
+            .chain(names.iter().skip(1).step_by(2))
+        {
+            assert!(attributes.remove(name).is_some());
+            model.remove(name);
+            check(&attributes, &model);
+        }
+        assert!(attributes.table.is_empty());
+    }
+
+    #[test]
+    fn lists_and_maps_stay_in_place_when_others_go() {
+        let mut context = Context::new("k")
+            .with("l1", ["a", "b"])
+            .with("m.x", 1)
+            .with("l2", ["c"]);
+        context.set("l1", "now a string");
+        assert_eq!(get(&context, "m.x"), Some(AttributeValue::from(1)));
+        assert_eq!(get(&context, "l2"), Some(AttributeValue::from(["c"])));
+        assert_eq!(
+            context.attributes_mut().remove("m"),
+            Some(AttributeValue::Map({
+                let mut map = Attributes::new();
+                map.set("x", AttributeValue::from(1));
+                map
+            }))
+        );
+        assert_eq!(get(&context, "l2"), Some(AttributeValue::from(["c"])));
+        assert_eq!(context.attributes().heavy.len(), 1);
+    }
+
+    #[test]
     fn json_round_trip() {
         let json = json!({
             "targetingKey": "user-1",
