@@ -310,30 +310,73 @@ struct Span {
     len: u32,
 }
 
-/// How many bytes of a string value a slot keeps inline.
-const SHORT: usize = 22;
+impl Span {
+    fn to_bytes(self) -> [u8; 8] {
+        let mut bytes = [0; 8];
+        let (start, len) = bytes.split_at_mut(4);
+        start.copy_from_slice(&self.start.to_le_bytes());
+        len.copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
 
-/// A value as stored.
-///
-/// Strings of up to 7 bytes are also kept packed into a word (as
-/// [`name_key`] packs names), so that `eq` and `in` compare one integer;
-/// strings up to [`SHORT`] bytes sit in the slot; longer ones in the text.
-#[derive(Clone, Debug, PartialEq)]
-enum Stored {
-    Word { word: u64, span: Span },
-    Short { len: u8, bytes: [u8; SHORT] },
-    String(Span),
-    Number(f64),
-    Bool(bool),
-    List(Box<[AttributeValue]>),
-    Map(Box<Attributes>),
+    #[inline]
+    fn from_bytes(bytes: [u8; 8]) -> Span {
+        let [a, b, c, d, e, f, g, h] = bytes;
+        Span {
+            start: u32::from_le_bytes([a, b, c, d]),
+            len: u32::from_le_bytes([e, f, g, h]),
+        }
+    }
 }
 
-/// 32 bytes: a name and a value.
+/// The bytes of an attribute's lookup key in the table.
+const KEY: usize = 8;
+/// The bytes of an attribute's value in the table.
+const CELL: usize = 16;
+/// The bytes of an attribute's name (a [`Span`]) in the table.
+const NAME: usize = 8;
+/// The bytes of one attribute in the table.
+const ENTRY: usize = KEY + CELL + NAME;
+
+/// The longest string a value cell holds inline.
+const SHORT: usize = CELL - 1;
+
+/// The last byte of a value cell: up to [`SHORT`], the length of a string
+/// held inline; else one of these.
+const NUMBER: u8 = 16;
+const BOOL: u8 = 17;
+/// A longer string, in the text: a [`Span`].
+const TEXT: u8 = 18;
+/// A list or a map, in `Attributes::heavy`: an index.
+const HEAVY: u8 = 19;
+
+/// A value cell: 16 bytes, the last one saying what the others hold.
+///
+/// A string of up to 7 bytes is packed into the first 8 as [`name_key`]
+/// packs names (so `eq` and `in` compare one integer); one of up to 15
+/// bytes is held as is; a number is its `f64`, a boolean one byte; longer
+/// strings, lists and maps are elsewhere and the cell says where.
+type Cell = [u8; CELL];
+
+fn cell(head: [u8; 8], tag: u8) -> Cell {
+    let mut cell = [0; CELL];
+    let (first, _) = cell.split_at_mut(8);
+    first.copy_from_slice(&head);
+    cell[CELL - 1] = tag;
+    cell
+}
+
+#[inline]
+fn head(cell: &Cell) -> [u8; 8] {
+    let (head, _) = cell.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    *head
+}
+
+/// A list or a map, out of the table.
 #[derive(Clone, Debug, PartialEq)]
-struct Slot {
-    name: Span,
-    value: Stored,
+enum Heavy {
+    List(Box<[AttributeValue]>),
+    Map(Attributes),
 }
 
 /// A context value as operators see it.
@@ -382,17 +425,20 @@ impl<'c> Actual<'c> {
 
 /// A map of attribute names to values (one level; dots address nested maps).
 ///
-/// Laid out for lookups: the keys of the names (a name of up to 7 bytes is
-/// its own key, a longer one is hashed) in one sorted vector, a cache line for eight of them;
-/// the names and values in another, short strings inline; longer names and
-/// strings (and a context's targeting key) in one string. Testing
-/// `country in [DE, FR]` reads two cache lines of the context and compares
-/// integers. Iteration order is unspecified.
-#[derive(Clone, Debug, Default)]
+/// Laid out for lookups, in one table (one allocation): the keys of the
+/// names (a name of up to 7 bytes is its own key, a longer one is hashed),
+/// sorted, a cache line for eight of them; then the values, 16 bytes each,
+/// strings of up to 15 bytes inline; then where each name is. Longer names
+/// and strings (and a context's targeting key) are in one string; lists and
+/// maps in a vector of their own. Testing `country in [DE, FR]` and
+/// `plan == enterprise` reads the table's first cache lines and compares
+/// integers and a few bytes. Iteration order is unspecified.
+#[derive(Clone, Default)]
 pub struct Attributes {
-    keys: Vec<u64>,
-    slots: Vec<Slot>,
+    /// `n` keys, then `n` value cells, then `n` name spans.
+    table: Vec<u8>,
     text: String,
+    heavy: Vec<Heavy>,
     /// Bytes of `text` no longer referred to (replaced values).
     garbage: u32,
     /// The targeting key, for a context's top level.
@@ -414,6 +460,12 @@ impl PartialEq for Attributes {
     }
 }
 
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 impl Attributes {
     /// An empty map.
     pub fn new() -> Attributes {
@@ -421,13 +473,14 @@ impl Attributes {
     }
 
     /// The number of attributes at this level.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.table.len() / ENTRY
     }
 
     /// Whether there is no attribute at this level.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.table.is_empty()
     }
 
     #[inline]
@@ -436,6 +489,40 @@ impl Attributes {
         self.text
             .get(start..start + span.len as usize)
             .unwrap_or_default()
+    }
+
+    /// The keys, in order.
+    #[inline]
+    fn keys(&self) -> &[[u8; KEY]] {
+        let len = self.len();
+        self.table
+            .get(..len * KEY)
+            .unwrap_or_default()
+            .as_chunks()
+            .0
+    }
+
+    #[inline]
+    fn key_at(&self, index: usize) -> Option<u64> {
+        self.keys().get(index).map(|key| u64::from_le_bytes(*key))
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> Option<&Cell> {
+        let start = self.len() * KEY;
+        self.table.get(start..)?.as_chunks::<CELL>().0.get(index)
+    }
+
+    fn name_span(&self, index: usize) -> Span {
+        let start = self.len() * (KEY + CELL);
+        self.table
+            .get(start..)
+            .and_then(|names| names.as_chunks::<NAME>().0.get(index))
+            .map_or_else(Span::default, |name| Span::from_bytes(*name))
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.text(self.name_span(index))
     }
 
     /// Appends `text`, returning where it is (empty when the text is full).
@@ -452,66 +539,109 @@ impl Attributes {
         span
     }
 
-    fn view<'a>(&'a self, value: &'a Stored) -> AttributeRef<'a> {
-        match value {
-            Stored::Word { span, .. } | Stored::String(span) => {
-                AttributeRef::String(self.text(*span))
-            }
-            Stored::Short { len, bytes } => AttributeRef::String(
-                bytes
-                    .get(..usize::from(*len))
+    fn view<'a>(&'a self, cell: &'a Cell) -> AttributeRef<'a> {
+        match cell[CELL - 1] {
+            // A packed string's bytes lead its word.
+            len @ 0..=15 => AttributeRef::String(
+                cell.get(..usize::from(len))
                     .and_then(|bytes| std::str::from_utf8(bytes).ok())
                     .unwrap_or_default(),
             ),
-            Stored::Number(n) => AttributeRef::Number(*n),
-            Stored::Bool(b) => AttributeRef::Bool(*b),
-            Stored::List(items) => AttributeRef::List(items),
-            Stored::Map(map) => AttributeRef::Map(map),
-        }
-    }
-
-    #[inline(always)]
-    fn actual<'a>(&'a self, value: &'a Stored) -> Actual<'a> {
-        match value {
-            Stored::Word { word, .. } => Actual::Word(*word),
-            Stored::Short { len, bytes } => {
-                Actual::Str(bytes.get(..usize::from(*len)).unwrap_or_default())
-            }
-            Stored::String(span) => Actual::Str(self.text(*span).as_bytes()),
-            Stored::Number(n) => Actual::Number(*n),
-            Stored::Bool(b) => Actual::Bool(*b),
-            Stored::List(items) => Actual::List(items),
-            Stored::Map(map) => Actual::Map(map),
-        }
-    }
-
-    fn store(&mut self, value: AttributeValue) -> Stored {
-        match value {
-            AttributeValue::String(s) if s.len() <= 7 => Stored::Word {
-                word: name_key(s.as_bytes()),
-                span: self.push(&s),
+            NUMBER => AttributeRef::Number(f64::from_le_bytes(head(cell))),
+            BOOL => AttributeRef::Bool(cell[0] != 0),
+            TEXT => AttributeRef::String(self.text(Span::from_bytes(head(cell)))),
+            _ => match self.heavy_at(cell) {
+                Some(Heavy::List(items)) => AttributeRef::List(items),
+                Some(Heavy::Map(map)) => AttributeRef::Map(map),
+                None => AttributeRef::List(&[]),
             },
-            AttributeValue::String(s) => {
-                let mut bytes = [0; SHORT];
-                match (u8::try_from(s.len()), bytes.get_mut(..s.len())) {
-                    (Ok(len), Some(prefix)) => {
-                        prefix.copy_from_slice(s.as_bytes());
-                        Stored::Short { len, bytes }
+        }
+    }
+
+    fn heavy_index(cell: &Cell) -> Option<usize> {
+        if cell[CELL - 1] != HEAVY {
+            return None;
+        }
+        let [a, b, c, d, ..] = head(cell);
+        usize::try_from(u32::from_le_bytes([a, b, c, d])).ok()
+    }
+
+    fn heavy_at(&self, cell: &Cell) -> Option<&Heavy> {
+        self.heavy.get(Self::heavy_index(cell)?)
+    }
+
+    #[inline]
+    fn actual<'a>(&'a self, cell: &'a Cell) -> Option<Actual<'a>> {
+        Some(match cell[CELL - 1] {
+            0..=7 => Actual::Word(u64::from_le_bytes(head(cell))),
+            len @ 8..=15 => Actual::Str(cell.get(..usize::from(len)).unwrap_or_default()),
+            NUMBER => Actual::Number(f64::from_le_bytes(head(cell))),
+            BOOL => Actual::Bool(cell[0] != 0),
+            TEXT => Actual::Str(self.text(Span::from_bytes(head(cell))).as_bytes()),
+            _ => match self.heavy_at(cell)? {
+                Heavy::List(items) => Actual::List(items),
+                Heavy::Map(map) => Actual::Map(map),
+            },
+        })
+    }
+
+    fn store(&mut self, value: AttributeValue) -> Cell {
+        match value {
+            AttributeValue::String(s) if s.len() <= 7 => {
+                // Exact: at most 7.
+                cell(name_key(s.as_bytes()).to_le_bytes(), s.len() as u8)
+            }
+            AttributeValue::String(s) if s.len() <= SHORT => {
+                let mut cell = [0; CELL];
+                if let Some(prefix) = cell.get_mut(..s.len()) {
+                    prefix.copy_from_slice(s.as_bytes());
+                }
+                // Exact: at most 15.
+                cell[CELL - 1] = s.len() as u8;
+                cell
+            }
+            AttributeValue::String(s) => cell(self.push(&s).to_bytes(), TEXT),
+            AttributeValue::Number(n) => cell(n.to_le_bytes(), NUMBER),
+            AttributeValue::Bool(b) => cell([u8::from(b), 0, 0, 0, 0, 0, 0, 0], BOOL),
+            AttributeValue::List(items) => self.store_heavy(Heavy::List(items.into_boxed_slice())),
+            AttributeValue::Map(map) => self.store_heavy(Heavy::Map(map)),
+        }
+    }
+
+    fn store_heavy(&mut self, heavy: Heavy) -> Cell {
+        let Ok(index) = u32::try_from(self.heavy.len()) else {
+            return cell([0; 8], TEXT);
+        };
+        self.heavy.push(heavy);
+        let [a, b, c, d] = index.to_le_bytes();
+        cell([a, b, c, d, 0, 0, 0, 0], HEAVY)
+    }
+
+    /// Forgets a value no longer in the table: its text becomes garbage
+    /// (compacted when half is garbage), its list or map is dropped.
+    fn discard(&mut self, value: &Cell) {
+        if value[CELL - 1] == TEXT {
+            self.garbage = self
+                .garbage
+                .saturating_add(Span::from_bytes(head(value)).len);
+        }
+        if let Some(index) = Self::heavy_index(value)
+            && index < self.heavy.len()
+        {
+            self.heavy.remove(index);
+            // Later lists and maps moved down by one.
+            let cells = self.len() * KEY..self.len() * (KEY + CELL);
+            if let Some(cells) = self.table.get_mut(cells) {
+                for cell in cells.as_chunks_mut::<CELL>().0 {
+                    if let Some(other) = Self::heavy_index(cell)
+                        && other > index
+                    {
+                        // Exact: smaller than an index that fit.
+                        let [a, b, c, d] = (other as u32 - 1).to_le_bytes();
+                        *cell = self::cell([a, b, c, d, 0, 0, 0, 0], HEAVY);
                     }
-                    _ => Stored::String(self.push(&s)),
                 }
             }
-            AttributeValue::Number(n) => Stored::Number(n),
-            AttributeValue::Bool(b) => Stored::Bool(b),
-            AttributeValue::List(items) => Stored::List(items.into_boxed_slice()),
-            AttributeValue::Map(map) => Stored::Map(Box::new(map)),
-        }
-    }
-
-    /// Marks a value's text as garbage and compacts when half is garbage.
-    fn discard(&mut self, value: &Stored) {
-        if let Stored::Word { span, .. } | Stored::String(span) = value {
-            self.garbage = self.garbage.saturating_add(span.len);
         }
         if self.garbage > 64 && self.garbage as usize * 2 > self.text.len() {
             self.compact();
@@ -535,20 +665,70 @@ impl Attributes {
         };
         let mut text = String::with_capacity(old.len().saturating_sub(self.garbage as usize));
         self.key = copy(&mut text, self.key);
-        for slot in &mut self.slots {
-            slot.name = copy(&mut text, slot.name);
-            if let Stored::Word { span, .. } | Stored::String(span) = &mut slot.value {
-                *span = copy(&mut text, *span);
+        let len = self.len();
+        let (_, rest) = self.table.split_at_mut(len * KEY);
+        let (cells, names) = rest.split_at_mut(len * CELL);
+        for (cell, name) in cells
+            .as_chunks_mut::<CELL>()
+            .0
+            .iter_mut()
+            .zip(names.as_chunks_mut::<NAME>().0)
+        {
+            *name = copy(&mut text, Span::from_bytes(*name)).to_bytes();
+            if cell[CELL - 1] == TEXT {
+                *cell = self::cell(
+                    copy(&mut text, Span::from_bytes(head(cell))).to_bytes(),
+                    TEXT,
+                );
             }
         }
         self.text = text;
         self.garbage = 0;
     }
 
+    /// Puts a new entry at `index`.
+    fn insert_entry(&mut self, index: usize, key: u64, value: Cell, name: Span) {
+        let len = self.len();
+        // From the back, so that the earlier positions stay put.
+        let names = len * (KEY + CELL) + index * NAME;
+        let cells = len * KEY + index * CELL;
+        let keys = index * KEY;
+        self.table.splice(names..names, name.to_bytes());
+        self.table.splice(cells..cells, value);
+        self.table.splice(keys..keys, key.to_le_bytes());
+    }
+
+    /// Takes the entry at `index` out, returning its value cell and name.
+    fn remove_entry(&mut self, index: usize) -> Option<(Cell, Span)> {
+        let value = *self.cell(index)?;
+        let name = self.name_span(index);
+        let len = self.len();
+        let names = len * (KEY + CELL) + index * NAME;
+        let cells = len * KEY + index * CELL;
+        let keys = index * KEY;
+        self.table.drain(names..names + NAME);
+        self.table.drain(cells..cells + CELL);
+        self.table.drain(keys..keys + KEY);
+        Some((value, name))
+    }
+
+    /// Replaces the value at `index`, discarding the old one.
+    fn replace(&mut self, index: usize, value: AttributeValue) {
+        let Some(&old) = self.cell(index) else {
+            return;
+        };
+        self.discard(&old);
+        let stored = self.store(value);
+        let start = self.len() * KEY + index * CELL;
+        if let Some(cell) = self.table.get_mut(start..start + CELL) {
+            cell.copy_from_slice(&stored);
+        }
+    }
+
     /// The attribute `name` at this level (no dot splitting).
     pub fn get(&self, name: &str) -> Option<AttributeRef<'_>> {
         let index = self.search(name_key(name.as_bytes()), name).ok()?;
-        self.slots.get(index).map(|slot| self.view(&slot.value))
+        self.cell(index).map(|cell| self.view(cell))
     }
 
     /// The attribute at a dotted `path` (`address.country`).
@@ -575,27 +755,18 @@ impl Attributes {
                     Ok(index) => index,
                     Err(index) => {
                         let name = self.push(first);
-                        self.keys.insert(index, key);
-                        self.slots.insert(
-                            index,
-                            Slot {
-                                name,
-                                value: Stored::Map(Box::default()),
-                            },
-                        );
+                        let map = self.store_heavy(Heavy::Map(Attributes::default()));
+                        self.insert_entry(index, key, map, name);
                         index
                     }
                 };
-                let Some(slot) = self.slots.get_mut(index) else {
-                    return;
-                };
-                if let Stored::Map(map) = &mut slot.value {
+                let heavy = self.cell(index).and_then(Self::heavy_index);
+                if let Some(Heavy::Map(map)) = heavy.and_then(|heavy| self.heavy.get_mut(heavy)) {
                     map.set(rest, value);
                 } else {
                     let mut map = Attributes::default();
                     map.set(rest, value);
-                    let old = std::mem::replace(&mut slot.value, Stored::Map(Box::new(map)));
-                    self.discard(&old);
+                    self.replace(index, AttributeValue::Map(map));
                 }
             }
         }
@@ -604,19 +775,19 @@ impl Attributes {
     /// Removes the attribute `name` at this level and returns it.
     pub fn remove(&mut self, name: &str) -> Option<AttributeValue> {
         let index = self.search(name_key(name.as_bytes()), name).ok()?;
-        self.keys.remove(index);
-        let slot = self.slots.remove(index);
-        let value = self.view(&slot.value).to_value();
-        self.garbage = self.garbage.saturating_add(slot.name.len);
-        self.discard(&slot.value);
+        let (cell, span) = self.remove_entry(index)?;
+        let value = self.view(&cell).to_value();
+        self.garbage = self.garbage.saturating_add(span.len);
+        self.discard(&cell);
         Some(value)
     }
 
     /// The attributes at this level, in unspecified order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, AttributeRef<'_>)> {
-        self.slots
-            .iter()
-            .map(|slot| (self.text(slot.name), self.view(&slot.value)))
+        (0..self.len()).filter_map(|index| {
+            let cell = self.cell(index)?;
+            Some((self.name(index), self.view(cell)))
+        })
     }
 
     /// The map as a JSON object, names sorted.
@@ -634,18 +805,11 @@ impl Attributes {
     fn insert(&mut self, name: &str, value: AttributeValue) {
         let key = name_key(name.as_bytes());
         match self.search(key, name) {
-            Ok(index) => {
-                let stored = self.store(value);
-                if let Some(slot) = self.slots.get_mut(index) {
-                    let old = std::mem::replace(&mut slot.value, stored);
-                    self.discard(&old);
-                }
-            }
+            Ok(index) => self.replace(index, value),
             Err(index) => {
                 let name = self.push(name);
                 let value = self.store(value);
-                self.keys.insert(index, key);
-                self.slots.insert(index, Slot { name, value });
+                self.insert_entry(index, key, value, name);
             }
         }
     }
@@ -653,13 +817,11 @@ impl Attributes {
     /// Where `name` (with `key`) is, or would go: keys in order, names in
     /// order among equal keys.
     fn search(&self, key: u64, name: &str) -> Result<usize, usize> {
-        let mut index = self.keys.partition_point(|k| *k < key);
-        while self.keys.get(index) == Some(&key) {
-            let here = self
-                .slots
-                .get(index)
-                .map_or("", |slot| self.text(slot.name));
-            match here.cmp(name) {
+        let mut index = self
+            .keys()
+            .partition_point(|k| u64::from_le_bytes(*k) < key);
+        while self.key_at(index) == Some(key) {
+            match self.name(index).cmp(name) {
                 std::cmp::Ordering::Equal => return Ok(index),
                 std::cmp::Ordering::Greater => return Err(index),
                 std::cmp::Ordering::Less => index += 1,
@@ -672,27 +834,26 @@ impl Attributes {
     /// snapshot was compiled.
     #[inline(always)]
     pub(crate) fn find(&self, key: u64, name: &[u8]) -> Option<Actual<'_>> {
-        let index = if self.keys.len() <= LINEAR_SCAN {
-            self.keys.iter().position(|k| *k == key)?
+        let keys = self.keys();
+        let index = if keys.len() <= LINEAR_SCAN {
+            keys.iter().position(|k| u64::from_le_bytes(*k) == key)?
         } else {
-            let index = self.keys.partition_point(|k| *k < key);
-            (self.keys.get(index) == Some(&key)).then_some(index)?
+            let index = keys.partition_point(|k| u64::from_le_bytes(*k) < key);
+            (self.key_at(index) == Some(key)).then_some(index)?
         };
-        let slot = self.slots.get(index)?;
         // A short name is its key; a hashed one must be the name.
-        if is_hashed(key) && !same_bytes(self.text(slot.name).as_bytes(), name) {
+        if is_hashed(key) && !same_bytes(self.name(index).as_bytes(), name) {
             return self.find_colliding(key, name, index);
         }
-        Some(self.actual(&slot.value))
+        self.actual(self.cell(index)?)
     }
 
     /// `find` when two long names hash alike.
     #[cold]
     fn find_colliding(&self, key: u64, name: &[u8], mut index: usize) -> Option<Actual<'_>> {
-        while self.keys.get(index) == Some(&key) {
-            let slot = self.slots.get(index)?;
-            if same_bytes(self.text(slot.name).as_bytes(), name) {
-                return Some(self.actual(&slot.value));
+        while self.key_at(index) == Some(key) {
+            if same_bytes(self.name(index).as_bytes(), name) {
+                return self.actual(self.cell(index)?);
             }
             index += 1;
         }
@@ -950,6 +1111,70 @@ mod tests {
     }
 
     #[test]
+    fn table_moves_entries() {
+        // Inserts and removes at the front, middle and back, checked
+        // against a model.
+        let mut attributes = Attributes::new();
+        let mut model = std::collections::BTreeMap::new();
+        let names: Vec<String> = (0..23)
+            .map(|i| match i % 3 {
+                0 => format!("n{i}"),
+                1 => format!("a_longer_name_{i}"),
+                _ => format!("z{i}"),
+            })
+            .collect();
+        let check = |attributes: &Attributes, model: &std::collections::BTreeMap<String, i32>| {
+            assert_eq!(attributes.len(), model.len());
+            for (name, value) in model {
+                assert_eq!(
+                    attributes.get(name),
+                    Some(AttributeRef::Number(f64::from(*value))),
+                    "{name}"
+                );
+                let found = attributes.find(name_key(name.as_bytes()), name.as_bytes());
+                assert!(matches!(found, Some(Actual::Number(n)) if n == f64::from(*value)));
+            }
+        };
+        for (i, name) in names.iter().enumerate().rev() {
+            let value = i32::try_from(i).expect("small");
+            attributes.set(name, AttributeValue::from(value));
+            model.insert(name.clone(), value);
+            check(&attributes, &model);
+        }
+        for name in names
+            .iter()
+            .step_by(2)
+            .chain(names.iter().skip(1).step_by(2))
+        {
+            assert!(attributes.remove(name).is_some());
+            model.remove(name);
+            check(&attributes, &model);
+        }
+        assert!(attributes.table.is_empty());
+    }
+
+    #[test]
+    fn lists_and_maps_stay_in_place_when_others_go() {
+        let mut context = Context::new("k")
+            .with("l1", ["a", "b"])
+            .with("m.x", 1)
+            .with("l2", ["c"]);
+        context.set("l1", "now a string");
+        assert_eq!(get(&context, "m.x"), Some(AttributeValue::from(1)));
+        assert_eq!(get(&context, "l2"), Some(AttributeValue::from(["c"])));
+        assert_eq!(
+            context.attributes_mut().remove("m"),
+            Some(AttributeValue::Map({
+                let mut map = Attributes::new();
+                map.set("x", AttributeValue::from(1));
+                map
+            }))
+        );
+        assert_eq!(get(&context, "l2"), Some(AttributeValue::from(["c"])));
+        assert_eq!(context.attributes().heavy.len(), 1);
+    }
+
+    #[test]
     fn json_round_trip() {
         let json = json!({
             "targetingKey": "user-1",
@@ -1014,7 +1239,7 @@ mod tests {
 
     #[test]
     fn layout() {
-        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        assert_eq!(ENTRY, 32);
         assert_eq!(name_key(b"plan"), name_key(b"plan"));
         assert_ne!(name_key(b"plan"), name_key(b"plan\0"));
         assert_ne!(name_key(b""), name_key(b"\0"));
