@@ -103,18 +103,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("baseline: commit_change of one file", |b| {
         b.iter(|| {
             counter += 1;
-            let head = store.head().unwrap().id();
-            store
-                .commit_change(&ChangeRequest {
-                    files: vec![(
-                        "base/flag-00007.yaml".into(),
-                        Some(flag(7, 1_000_000 + counter).into_bytes()),
-                    )],
-                    message: format!("bench commit {counter}"),
-                    author: None,
-                    expected_head: head,
-                })
-                .unwrap()
+            common::commit_one_flag(&store, counter)
         });
     });
     let pipeline = Pipeline::new(&store, Options::default());

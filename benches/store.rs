@@ -19,11 +19,11 @@
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flagctl::store::{ChangeRequest, HistoryQuery, Store};
+use flagctl::store::{HistoryQuery, Store};
 
 mod common;
 
-use common::{flag, repository};
+use common::repository;
 
 fn benches(c: &mut Criterion) {
     let dir = repository();
@@ -68,18 +68,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("commit_change of one file", |b| {
         b.iter(|| {
             counter += 1;
-            let head = store.head().unwrap().id();
-            store
-                .commit_change(&ChangeRequest {
-                    files: vec![(
-                        "base/flag-00007.yaml".into(),
-                        Some(flag(7, 1_000_000 + counter).into_bytes()),
-                    )],
-                    message: format!("bench commit {counter}"),
-                    author: None,
-                    expected_head: head,
-                })
-                .unwrap()
+            common::commit_one_flag(&store, counter)
         });
     });
     group.finish();

@@ -212,3 +212,23 @@ pub fn write_large_root(root: &Path, count: usize) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Commits version `counter` of `flag-00007` with `Store::commit_change`
+/// on the branch tip: what every mutating command ends with, alone.
+pub fn commit_one_flag(
+    store: &flagctl::store::Store,
+    counter: usize,
+) -> flagctl::store::CommitOutcome {
+    let head = store.head().unwrap().id();
+    store
+        .commit_change(&flagctl::store::ChangeRequest {
+            files: vec![(
+                "base/flag-00007.yaml".into(),
+                Some(flag(7, 1_000_000 + counter).into_bytes()),
+            )],
+            message: format!("bench commit {counter}"),
+            author: None,
+            expected_head: head,
+        })
+        .unwrap()
+}
