@@ -65,6 +65,11 @@ fn environment() -> ResolvedEnvironment {
             "variants": {"x": {"a": 1}, "y": [1, 2]},
             "rules": operators.as_array().into_iter().flatten().map(|op| json!({"when": {"not": op}, "serve": "x"})).collect::<Vec<_>>(),
             "default": "y"},
+        // The same, each alone: those with a fast form take it (`eval::fast`).
+        "each-operator-alone": {"key": "each-operator-alone", "type": "json",
+            "variants": {"x": {"a": 1}, "y": [1, 2]},
+            "rules": operators.as_array().into_iter().flatten().map(|op| json!({"when": op, "serve": "x"})).collect::<Vec<_>>(),
+            "default": "y"},
         "targets": {"key": "targets", "type": "boolean", "targets": {"on": ["user-1", "user-2"]}, "default": "off"},
         "disabled": {"key": "disabled", "type": "boolean", "enabled": false, "default": "on"},
         "by-company": {"key": "by-company", "type": "boolean", "rules": [

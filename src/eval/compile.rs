@@ -21,6 +21,7 @@ use super::compiled::{
     ScalarSet, StringSet, Test, Text,
 };
 use super::context::name_key;
+use super::fast::FastAll;
 use super::pattern::Pattern;
 use super::version::OwnedVersion;
 use crate::model::{
@@ -563,9 +564,11 @@ fn compile_flag(
         let pointer = format!("/rules/{number}");
         let when_pointer = format!("{pointer}/when");
         check_depth(&rule.when, &when_pointer, lookup)?;
+        let when = compile_condition(&rule.when, &when_pointer, lookup)?;
         rules.push(CompiledRule {
             name: rule.name.as_deref().map(Into::into),
-            when: compile_condition(&rule.when, &when_pointer, lookup)?,
+            fast: FastAll::of(&when),
+            when,
             serve: serve(&rule.serve, &format!("{pointer}/serve"))?,
         });
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::bucketing::BucketingSalt;
 use super::context::{Actual, AttributeValue, Context, name_key, same_bytes};
 use super::evaluation::ErrorCode;
+use super::fast::FastAll;
 use super::pattern::Pattern;
 use super::time::{self, Nanos};
 use super::version::{self, OwnedVersion};
@@ -46,6 +47,8 @@ pub(crate) struct CompiledVariant {
 pub(crate) struct CompiledRule {
     pub(crate) name: Option<Box<str>>,
     pub(crate) when: Cond,
+    /// `when` in the hot path's form, when it has one.
+    pub(crate) fast: Option<FastAll>,
     pub(crate) serve: CompiledServe,
 }
 
@@ -76,7 +79,11 @@ pub(crate) enum Ranges {
 
 impl Ranges {
     pub(crate) fn new(ranges: Vec<Range>) -> Ranges {
-        let filler = Range { end: 0, variant: 0 };
+        // Past every bucket, so that `find` never counts it.
+        let filler = Range {
+            end: u32::MAX,
+            variant: 0,
+        };
         match (u8::try_from(ranges.len()), ranges.as_slice()) {
             (Ok(len), [a]) => Ranges::Inline {
                 ranges: [*a, filler, filler],
@@ -91,6 +98,26 @@ impl Ranges {
                 len,
             },
             _ => Ranges::Heap(ranges.into_boxed_slice()),
+        }
+    }
+
+    /// The range of `bucket`: the first whose end is above it (the last one
+    /// if none is). Inline ranges are counted without branches, since which
+    /// one a user falls in is as random as the bucket.
+    #[inline(always)]
+    pub(crate) fn find(&self, bucket: u32) -> Option<&Range> {
+        match self {
+            Ranges::Inline { ranges, len } => {
+                let below = ranges
+                    .iter()
+                    .map(|range| u8::from(range.end <= bucket))
+                    .sum::<u8>();
+                ranges.get(usize::from(below.min(len.checked_sub(1)?)))
+            }
+            Ranges::Heap(ranges) => ranges
+                .iter()
+                .find(|range| bucket < range.end)
+                .or(ranges.last()),
         }
     }
 
@@ -362,7 +389,7 @@ pub(crate) enum Compare {
 
 impl Compare {
     #[inline]
-    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+    pub(crate) fn holds(self, ordering: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match self {
             Compare::Eq => ordering == Equal,
@@ -418,8 +445,6 @@ fn text(bytes: &[u8]) -> Result<&str, ErrorCode> {
 }
 
 impl Test {
-    /// Applies the test to a context value; a missing value matches nothing
-    /// but `exists`' negation, a value of the wrong type is an error.
     #[inline(always)]
     pub(crate) fn apply(&self, actual: Option<Actual<'_>>) -> Result<bool, ErrorCode> {
         let Some(actual) = actual else {
@@ -435,7 +460,12 @@ impl Test {
                 _ => Err(ErrorCode::AttributeTypeMismatch),
             },
             Test::InFewWords(words, negate) => match actual {
-                Actual::Word(other) => Ok(words.contains(&other) != *negate),
+                // Without branches: whether the value is one of them is
+                // what the condition asks, so it is not predictable.
+                Actual::Word(other) => Ok(words
+                    .iter()
+                    .fold(false, |found, word| found | (*word == other))
+                    != *negate),
                 Actual::Str(_) => Ok(*negate),
                 _ => Err(ErrorCode::AttributeTypeMismatch),
             },

@@ -356,7 +356,64 @@ const HEAVY: u8 = 19;
 /// packs names (so `eq` and `in` compare one integer); one of up to 15
 /// bytes is held as is; a number is its `f64`, a boolean one byte; longer
 /// strings, lists and maps are elsewhere and the cell says where.
-type Cell = [u8; CELL];
+pub(crate) type Cell = [u8; CELL];
+
+/// The cell of a string of up to [`SHORT`] bytes, which holds it whole:
+/// equal strings have equal cells, so an `eq` test may compare cells.
+pub(crate) fn short_string_cell(s: &str) -> Option<Cell> {
+    if s.len() <= 7 {
+        // Exact: at most 7.
+        return Some(cell(name_key(s.as_bytes()).to_le_bytes(), s.len() as u8));
+    }
+    let len = u8::try_from(s.len())
+        .ok()
+        .filter(|len| usize::from(*len) <= SHORT)?;
+    let mut cell = [0; CELL];
+    cell.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+    cell[CELL - 1] = len;
+    Some(cell)
+}
+
+/// What a value cell holds, for tests that read cells directly
+/// ([`super::fast`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum CellKind {
+    /// A string of up to 7 bytes, packed as [`name_key`] packs names.
+    Word(u64),
+    /// A longer string.
+    String,
+    Number(f64),
+    Bool(bool),
+    /// A list or a map.
+    Other,
+}
+
+/// Whether `cell` holds a string, of any length.
+#[inline(always)]
+pub(crate) fn holds_string(cell: &Cell) -> bool {
+    let tag = cell[CELL - 1];
+    tag <= SHORT as u8 || tag == TEXT
+}
+
+/// For a cell holding a string: whether it is packed into a word (7 bytes
+/// or fewer), and the cell's first 8 bytes, which are then that word. Read
+/// without a branch, since which it is depends on the user.
+#[inline(always)]
+pub(crate) fn packed_word(cell: &Cell) -> (bool, u64) {
+    (cell[CELL - 1] <= 7, u64::from_le_bytes(head(cell)))
+}
+
+/// What `cell` holds.
+#[inline(always)]
+pub(crate) fn cell_kind(cell: &Cell) -> CellKind {
+    match cell[CELL - 1] {
+        0..=7 => CellKind::Word(u64::from_le_bytes(head(cell))),
+        8..=15 | TEXT => CellKind::String,
+        NUMBER => CellKind::Number(f64::from_le_bytes(head(cell))),
+        BOOL => CellKind::Bool(cell[0] != 0),
+        _ => CellKind::Other,
+    }
+}
 
 fn cell(head: [u8; 8], tag: u8) -> Cell {
     let mut cell = [0; CELL];
@@ -587,20 +644,10 @@ impl Attributes {
 
     fn store(&mut self, value: AttributeValue) -> Cell {
         match value {
-            AttributeValue::String(s) if s.len() <= 7 => {
-                // Exact: at most 7.
-                cell(name_key(s.as_bytes()).to_le_bytes(), s.len() as u8)
-            }
-            AttributeValue::String(s) if s.len() <= SHORT => {
-                let mut cell = [0; CELL];
-                if let Some(prefix) = cell.get_mut(..s.len()) {
-                    prefix.copy_from_slice(s.as_bytes());
-                }
-                // Exact: at most 15.
-                cell[CELL - 1] = s.len() as u8;
-                cell
-            }
-            AttributeValue::String(s) => cell(self.push(&s).to_bytes(), TEXT),
+            AttributeValue::String(s) => match short_string_cell(&s) {
+                Some(cell) => cell,
+                None => cell(self.push(&s).to_bytes(), TEXT),
+            },
             AttributeValue::Number(n) => cell(n.to_le_bytes(), NUMBER),
             AttributeValue::Bool(b) => cell([u8::from(b), 0, 0, 0, 0, 0, 0, 0], BOOL),
             AttributeValue::List(items) => self.store_heavy(Heavy::List(items.into_boxed_slice())),
@@ -834,6 +881,13 @@ impl Attributes {
     /// snapshot was compiled.
     #[inline(always)]
     pub(crate) fn find(&self, key: u64, name: &[u8]) -> Option<Actual<'_>> {
+        self.actual(self.find_cell(key, name)?)
+    }
+
+    /// The value cell of the attribute whose key is `key` (and whose name
+    /// is `name`), as [`Attributes::find`] finds it.
+    #[inline(always)]
+    pub(crate) fn find_cell(&self, key: u64, name: &[u8]) -> Option<&Cell> {
         let keys = self.keys();
         let index = if keys.len() <= LINEAR_SCAN {
             keys.iter().position(|k| u64::from_le_bytes(*k) == key)?
@@ -845,15 +899,15 @@ impl Attributes {
         if is_hashed(key) && !same_bytes(self.name(index).as_bytes(), name) {
             return self.find_colliding(key, name, index);
         }
-        self.actual(self.cell(index)?)
+        self.cell(index)
     }
 
-    /// `find` when two long names hash alike.
+    /// `find_cell` when two long names hash alike.
     #[cold]
-    fn find_colliding(&self, key: u64, name: &[u8], mut index: usize) -> Option<Actual<'_>> {
+    fn find_colliding(&self, key: u64, name: &[u8], mut index: usize) -> Option<&Cell> {
         while self.key_at(index) == Some(key) {
             if same_bytes(self.name(index).as_bytes(), name) {
-                return self.actual(self.cell(index)?);
+                return self.cell(index);
             }
             index += 1;
         }

@@ -34,6 +34,11 @@ pub(crate) struct Served {
 
 /// Hooks called as evaluation proceeds; every method defaults to nothing.
 pub(crate) trait Observer<'s> {
+    /// Whether the observer records nothing, so that evaluation may take
+    /// the fast form of a rule's condition ([`super::fast`]), which has no
+    /// steps to observe.
+    const QUIET: bool = false;
+
     fn flag_disabled(&mut self) {}
     fn targets_checked(&mut self, _matched: Option<u32>) {}
     fn rule_checked(&mut self, _index: usize, _matched: bool) {}
@@ -59,7 +64,9 @@ pub(crate) trait Observer<'s> {
 /// The observer of the hot path: observes nothing.
 pub(crate) struct Quiet;
 
-impl Observer<'_> for Quiet {}
+impl Observer<'_> for Quiet {
+    const QUIET: bool = true;
+}
 
 /// Evaluates `flag` for `context`.
 #[inline]
@@ -91,13 +98,20 @@ pub(crate) fn evaluate_flag<'s, O: Observer<'s>>(
         }
     }
     for (index, rule) in flag.rules.iter().enumerate() {
-        let matched = condition(
-            snapshot,
-            &rule.when,
-            context,
-            &mut evaluation.error,
-            observer,
-        );
+        let fast = match &rule.fast {
+            Some(fast) if O::QUIET => fast.matches(context),
+            _ => None,
+        };
+        let matched = match fast {
+            Some(matched) => matched,
+            None => condition(
+                snapshot,
+                &rule.when,
+                context,
+                &mut evaluation.error,
+                observer,
+            ),
+        };
         observer.rule_checked(index, matched);
         if !matched {
             continue;
@@ -188,12 +202,7 @@ fn split<'s, O: Observer<'s>>(
     observer.hashed(value);
     let hash = flag.salt.hash_bytes(value);
     let bucket = bucket(hash);
-    let ranges = rollout.ranges.as_slice();
-    let range = ranges
-        .iter()
-        .find(|range| bucket < range.end)
-        .or(ranges.last())
-        .ok_or(ErrorCode::General)?;
+    let range = rollout.ranges.find(bucket).ok_or(ErrorCode::General)?;
     Ok(Served {
         variant: range.variant,
         split: Some(Split { hash, bucket }),

@@ -62,8 +62,10 @@ mod context;
 mod engine;
 mod evaluation;
 mod explain;
+mod fast;
 mod pattern;
 mod snapshot;
+mod table;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -1,15 +1,15 @@
 //! [`Snapshot`]: one environment's flags and segments at one revision,
 //! compiled for evaluation, and the entry points that evaluate them.
 
-use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::compile::{CompileError, compile};
-use super::compiled::{CompiledFlag, CompiledSegment};
+use super::compiled::CompiledSegment;
 use super::context::Context;
 use super::engine::{Quiet, evaluate_flag};
 use super::evaluation::{ErrorCode, Evaluation, Reason, Resolution};
 use super::explain::{Explanation, explain};
+use super::table::FlagTable;
 use crate::model::{BucketingVersion, FlagType, ResolvedEnvironment};
 
 /// An immutable, compiled view of one environment at one revision.
@@ -53,7 +53,7 @@ pub struct Snapshot {
     environment: Box<str>,
     bucketing: BucketingVersion,
     /// Flags by key; each knows its index in `keys`.
-    flags: FxHashMap<Box<str>, CompiledFlag>,
+    flags: FlagTable,
     /// Flag keys, sorted; a flag's index is its position here.
     keys: Box<[Box<str>]>,
     segments: Box<[CompiledSegment]>,
@@ -96,15 +96,13 @@ impl Snapshot {
         let compiled = compile(environment)?;
         let mut slots = Vec::with_capacity(usize::try_from(compiled.slot_count).unwrap_or(0));
         let mut keys = Vec::with_capacity(compiled.flags.len());
-        let mut flags =
-            FxHashMap::with_capacity_and_hasher(compiled.flags.len(), Default::default());
-        for flag in compiled.flags {
+        for flag in &compiled.flags {
             for (variant, _) in (0u32..).zip(flag.variants.iter()) {
                 slots.push((flag.index, variant));
             }
             keys.push(flag.key.clone());
-            flags.insert(flag.key.clone(), flag);
         }
+        let flags = FlagTable::new(compiled.flags.into_iter());
         Ok(Snapshot {
             revision: revision.into(),
             environment: environment.environment.as_str().into(),
@@ -327,7 +325,7 @@ impl Snapshot {
 
     /// Whether the snapshot has flag `key`.
     pub fn contains(&self, key: &str) -> bool {
-        self.flags.contains_key(key)
+        self.flags.get(key).is_some()
     }
 
     /// The number of variant slots: every variant of every flag (see
@@ -361,6 +359,12 @@ impl Snapshot {
     /// The bucketing contract of the environment.
     pub fn bucketing(&self) -> BucketingVersion {
         self.bucketing
+    }
+
+    /// The compiled flag `key`.
+    #[cfg(test)]
+    pub(crate) fn compiled(&self, key: &str) -> Option<&super::compiled::CompiledFlag> {
+        self.flags.get(key)
     }
 
     #[inline]
