@@ -202,9 +202,8 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::*;
     use crate::eval::explain::ExplainedResult;
-    use crate::eval::{Context, Snapshot};
+    use crate::eval::{AttributeValue, Context, Snapshot};
     use crate::model::ResolvedEnvironment;
 
     /// A snapshot of flag `f`, whose only rule serves `on` when `when`
@@ -383,8 +382,6 @@ mod tests {
                 context
             })
     }
-
-    use crate::eval::AttributeValue;
 
     proptest! {
         /// The fast form decides what the general walk decides, with the
