@@ -445,6 +445,8 @@ fn text(bytes: &[u8]) -> Result<&str, ErrorCode> {
 }
 
 impl Test {
+    /// Applies the test to a context value; a missing value matches nothing
+    /// but `exists`' negation, a value of the wrong type is an error.
     #[inline(always)]
     pub(crate) fn apply(&self, actual: Option<Actual<'_>>) -> Result<bool, ErrorCode> {
         let Some(actual) = actual else {
@@ -557,6 +559,8 @@ pub(crate) fn integer_text(number: f64, buffer: &mut [u8; 20]) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::Just;
+
     use super::*;
 
     #[test]
@@ -577,5 +581,33 @@ mod tests {
         assert_eq!(integer_text(f64::NAN, &mut buffer), None);
         assert_eq!(integer_text(f64::INFINITY, &mut buffer), None);
         assert_eq!(integer_text(1e300, &mut buffer), None);
+    }
+
+    proptest::proptest! {
+        /// Counting the ranges below the bucket finds what the first range
+        /// whose end is above it finds (else the last), for any weights,
+        /// zero weights included, inline or not.
+        #[test]
+        fn ranges_find_the_first_range_ending_above_the_bucket(
+            weights in proptest::collection::vec(
+                proptest::prop_oneof![Just(0u32), 0u32..=100_000], 0..6),
+            bucket in proptest::prop_oneof![0u32..100_000, Just(0), Just(99_999), Just(100_000)],
+        ) {
+            let mut end = 0u32;
+            let ranges: Vec<Range> = (0u32..)
+                .zip(&weights)
+                .map(|(variant, weight)| {
+                    end = end.saturating_add(*weight);
+                    Range { end, variant }
+                })
+                .collect();
+            let expected = ranges
+                .iter()
+                .find(|range| bucket < range.end)
+                .or(ranges.last())
+                .map(|range| (range.end, range.variant));
+            let found = Ranges::new(ranges).find(bucket).map(|range| (range.end, range.variant));
+            proptest::prop_assert_eq!(found, expected);
+        }
     }
 }

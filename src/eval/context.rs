@@ -378,9 +378,7 @@ pub(crate) fn short_string_cell(s: &str) -> Option<Cell> {
 /// ([`super::fast`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum CellKind {
-    /// A string of up to 7 bytes, packed as [`name_key`] packs names.
-    Word(u64),
-    /// A longer string.
+    /// A string, of any length (see [`packed_word`] for short ones).
     String,
     Number(f64),
     Bool(bool),
@@ -407,8 +405,7 @@ pub(crate) fn packed_word(cell: &Cell) -> (bool, u64) {
 #[inline(always)]
 pub(crate) fn cell_kind(cell: &Cell) -> CellKind {
     match cell[CELL - 1] {
-        0..=7 => CellKind::Word(u64::from_le_bytes(head(cell))),
-        8..=15 | TEXT => CellKind::String,
+        0..=15 | TEXT => CellKind::String,
         NUMBER => CellKind::Number(f64::from_le_bytes(head(cell))),
         BOOL => CellKind::Bool(cell[0] != 0),
         _ => CellKind::Other,

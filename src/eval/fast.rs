@@ -10,11 +10,12 @@
 //! on the value's type and on the operator), which for such conditions
 //! costs more than the tests themselves.
 //!
-//! The outcome is always the general walk's. A test meets a value of a type
-//! it does not expect (a number where a string was asked for) only in a
-//! context the general walk may record an error for; then [`FastAll`]
-//! answers `None` and the caller runs the general walk, which decides (and
-//! records the error if `all` got that far). Every test runs, where `all`
+//! The outcome is always the general walk's. When a test meets a value of a
+//! type it does not expect (a number where a string was asked for), which
+//! the general walk records as an error if `all` gets that far, [`FastAll`]
+//! answers `None` and the caller runs the general walk, which decides and
+//! records. Such a context (a value of the wrong type, which is the
+//! caller's mistake) costs both walks. Every test runs, where `all`
 //! stops at the first that fails: the tests are pure and cheap, so only the
 //! time differs. A property test compares the two on random conditions and
 //! contexts.
@@ -166,10 +167,8 @@ impl FastOp {
     #[inline(always)]
     fn check(&self, cell: &Cell) -> Option<bool> {
         match self {
-            FastOp::Exists => match cell_kind(cell) {
-                CellKind::Other => None,
-                _ => Some(true),
-            },
+            // Any value, a list or a map included, exists.
+            FastOp::Exists => Some(true),
             FastOp::String {
                 cell: expected,
                 negate,
@@ -300,13 +299,36 @@ mod tests {
         }
     }
 
-    const NAMES: [&str; 4] = ["plan", "seats", "beta", "a_rather_long_attribute_name"];
+    /// Names of 4, 5, 7, 8 and 28 bytes (the last two hashed).
+    const NAMES: [&str; 5] = [
+        "plan",
+        "seats",
+        "browser",
+        "platform",
+        "a_rather_long_attribute_name",
+    ];
+
+    /// Strings of 0 to 16 bytes, with NUL and control bytes, and one whose
+    /// first 8 bytes are the packed word of `DE`.
+    const STRINGS: [&str; 12] = [
+        "",
+        "x",
+        "DE",
+        "DE\0",
+        "pro",
+        "seven-b",
+        "eight-by",
+        "enterprise",
+        "fifteen-bytes-x",
+        "sixteen-bytes-xy",
+        "DE\0\0\0\0\0\u{2}xyz",
+        "ünï",
+    ];
 
     fn operand() -> impl Strategy<Value = Value> {
         prop_oneof![
-            prop::sample::select(vec!["DE", "", "pro", "enterprise", "fifteen-bytes-x", "x"])
-                .prop_map(Value::from),
-            prop::sample::select(vec![0.0, 10.0, 12.5, -1.0]).prop_map(Value::from),
+            prop::sample::select(STRINGS.to_vec()).prop_map(Value::from),
+            prop::sample::select(vec![0.0, -0.0, 10.0, 12.5, -1.0]).prop_map(Value::from),
             any::<bool>().prop_map(Value::from),
         ]
     }
@@ -319,7 +341,7 @@ mod tests {
             }),
             (
                 name.clone(),
-                prop::collection::vec(prop::sample::select(vec!["DE", "FR", "pro", "x", ""]), 1..5),
+                prop::collection::vec(prop::sample::select(STRINGS.to_vec()), 1..5),
                 any::<bool>()
             )
                 .prop_map(|(attr, values, negate)| {
@@ -329,7 +351,7 @@ mod tests {
             (
                 name.clone(),
                 prop::sample::select(vec!["lt", "lte", "gt", "gte"]),
-                prop::sample::select(vec![0.0, 10.0, 12.5])
+                prop::sample::select(vec![0.0, -0.0, 10.0, 12.5])
             )
                 .prop_map(|(attr, op, value)| json!({"attr": attr, "op": op, "value": value})),
             name.prop_map(|attr| json!({"attr": attr, "op": "exists"})),
@@ -344,23 +366,14 @@ mod tests {
         ]
     }
 
-    fn value() -> impl Strategy<Value = Option<Value>> {
+    fn value() -> impl Strategy<Value = Option<AttributeValue>> {
         prop::option::of(prop_oneof![
-            prop::sample::select(vec![
-                "DE",
-                "FR",
-                "",
-                "pro",
-                "enterprise",
-                "fifteen-bytes-x",
-                "sixteen-bytes-xy",
-                "x",
-            ])
-            .prop_map(Value::from),
-            prop::sample::select(vec![0.0, 10.0, 12.5, -1.0, f64::MAX]).prop_map(Value::from),
-            any::<bool>().prop_map(Value::from),
-            Just(json!(["DE", "pro"])),
-            Just(json!({"nested": 1})),
+            prop::sample::select(STRINGS.to_vec()).prop_map(AttributeValue::from),
+            prop::sample::select(vec![0.0, -0.0, 10.0, 12.5, -1.0, f64::MAX, f64::NAN])
+                .prop_map(AttributeValue::Number),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::from(["DE", "pro"])),
+            Just(AttributeValue::Map(crate::eval::Attributes::new())),
         ])
     }
 
@@ -368,19 +381,50 @@ mod tests {
         (
             prop::collection::vec(value(), NAMES.len()),
             prop::option::of(prop::sample::select(vec!["DE", "US", "enterprise"])),
+            prop::option::of(prop::sample::select(vec!["acme", "globex"])),
+            // Enough other attributes for lookups to bisect.
+            any::<bool>(),
         )
-            .prop_map(|(values, country)| {
+            .prop_map(|(values, country, company, many)| {
                 let mut context = Context::new("user-1");
                 for (name, value) in NAMES.iter().zip(values) {
-                    if let Some(value) = value.as_ref().and_then(AttributeValue::from_json) {
+                    if let Some(value) = value {
                         context.set(name, value);
                     }
                 }
                 if let Some(country) = country {
                     context.set("country", country);
                 }
+                if let Some(company) = company {
+                    context.set("company", company);
+                }
+                if many {
+                    for index in 0..8 {
+                        context.set(&format!("other{index}"), index);
+                    }
+                }
                 context
             })
+    }
+
+    /// A flag whose first rule, on `first`, rolls out by `company` (which a
+    /// context may lack: an error that carries over), and whose second rule
+    /// serves on `second`.
+    fn two_rules(first: &Value, second: &Value) -> Snapshot {
+        let environment: ResolvedEnvironment = serde_json::from_value(json!({
+            "environment": "prod", "bucketing": "v1",
+            "segments": {"eu": {"name": "eu", "when":
+                {"attr": "country", "op": "in", "values": ["DE", "FR", "NL"]}}},
+            "flags": {"f": {"key": "f", "type": "string",
+                "variants": {"a": "a", "b": "b", "c": "c"},
+                "rules": [
+                    {"when": first, "serve": {"rollout": {"a": 50, "c": 50}, "by": "company"}},
+                    {"when": second, "serve": "b"},
+                ],
+                "default": "c"}},
+        }))
+        .expect("an environment");
+        Snapshot::compile(&environment, "r1").expect("compiles")
     }
 
     proptest! {
@@ -388,18 +432,20 @@ mod tests {
         /// same error; `explain` always takes the general walk.
         #[test]
         fn the_fast_form_agrees_with_the_general_walk(
-            when in condition(),
+            first in condition(),
+            second in condition(),
             contexts in prop::collection::vec(context(), 1..8),
         ) {
-            let snapshot = snapshot(&when);
-            for context in &contexts {
-                let evaluation = snapshot.evaluate("f", context);
-                let explanation = snapshot.explain("f", context);
-                prop_assert_eq!(
-                    &explanation.result,
-                    &ExplainedResult::from(&evaluation),
-                    "{} on {}", when, context
-                );
+            for snapshot in [snapshot(&first), two_rules(&first, &second)] {
+                for context in &contexts {
+                    let evaluation = snapshot.evaluate("f", context);
+                    let explanation = snapshot.explain("f", context);
+                    prop_assert_eq!(
+                        &explanation.result,
+                        &ExplainedResult::from(&evaluation),
+                        "{} then {} on {}", first, second, context
+                    );
+                }
             }
         }
     }

@@ -150,17 +150,34 @@ mod tests {
         assert_eq!(table.len(), keys.len());
         for key in &keys {
             assert_eq!(table.get(key).map(|flag| &*flag.key), Some(key.as_str()));
-            // A prefix, an extension and a key differing in its last byte
+            // An extension, a prefix and a key differing in its last byte
             // are other keys.
             assert!(table.get(&format!("{key}x")).is_none());
             let prefix = &key[..key.len() - 1];
             if !keys.iter().any(|other| other == prefix) {
                 assert!(table.get(prefix).is_none());
             }
+            assert!(table.get(&format!("{prefix}~")).is_none());
         }
         assert!(table.get("").is_none());
         assert!(table.get("feature-500").is_none());
-        assert!(table.get(&"k".repeat(39).replace("kk", "kj")).is_none());
+    }
+
+    #[test]
+    fn a_key_given_twice_keeps_the_later_flag() {
+        let first = flags(&["a".to_owned(), "b".to_owned()]);
+        let later = flags(&["b".to_owned()]);
+        // `b` is flag 1 of the first list and flag 0 of the later one.
+        let table = FlagTable::new(
+            first
+                .into_iter()
+                .chain(later)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.get("b").map(|flag| flag.index), Some(0));
+        assert_eq!(table.get("a").map(|flag| flag.index), Some(0));
     }
 
     #[test]
