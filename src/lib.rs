@@ -1,7 +1,7 @@
 //! flagctl: feature flags as code.
 //!
 //! Flags live as YAML files in a git repository. This library loads and
-//! validates a flag root ([`format`]), resolves per-environment overlays
+//! validates a flag root ([`format`](mod@format)), resolves per-environment overlays
 //! ([`overlay`]), reads and writes git history ([`store`], feature `git`),
 //! commits one validated change at a time ([`change`], features `git` and
 //! `edit`), compares flags semantically and counts who a change moves
