@@ -51,8 +51,12 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
     let (a_words, a_rest) = a.as_chunks::<8>();
     let (b_words, b_rest) = b.as_chunks::<8>();
-    a_words.iter().zip(b_words).all(|(x, y)| x == y)
-        && a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
+    if let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        // At least a word long: whole words, then the last 8 bytes (which
+        // may overlap the last word) instead of the bytes left one by one.
+        return a_words.iter().zip(b_words).all(|(x, y)| x == y) && a_last == b_last;
+    }
+    a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
 /// One typed attribute value.
@@ -1096,8 +1100,29 @@ impl fmt::Display for Context {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::*;
+
+    proptest::proptest! {
+        /// Comparing by words (the last one overlapping) is comparing bytes.
+        #[test]
+        fn same_bytes_is_equality(
+            a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            flip in proptest::option::of(0usize..40),
+            cut in proptest::option::of(0usize..40),
+        ) {
+            let mut b = a.clone();
+            if let Some(at) = flip.filter(|at| *at < b.len()) {
+                b[at] ^= 1;
+            }
+            if let Some(len) = cut.filter(|len| *len < b.len()) {
+                b.truncate(len);
+            }
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            proptest::prop_assert!(same_bytes(&a, &a));
+        }
+    }
 
     fn get(context: &Context, path: &str) -> Option<AttributeValue> {
         context.get(path).map(|value| value.to_value())
