@@ -24,9 +24,7 @@ pub(super) fn plan_switch(
     if flag.enabled == enabled {
         return Ok(Planned::Unchanged(format!(
             "`{key}` is already {word}{}",
-            environment
-                .map(|e| format!(" in `{e}`"))
-                .unwrap_or_default()
+            in_environment_quoted(environment)
         )));
     }
     let action = if enabled {
@@ -177,11 +175,7 @@ pub(super) fn plan_rollout(
             (v, w)
         })
         .collect();
-    let current_by = match &flag.default {
-        Serve::Rollout(rollout) => rollout.by.clone(),
-        Serve::Variant(_) => None,
-    };
-    let new_by = by.map(str::to_owned).or(current_by.clone());
+    let (new_by, by_text) = bucketing(&flag, by);
     let shown = if chosen == "on" {
         String::new()
     } else {
@@ -191,39 +185,95 @@ pub(super) fn plan_rollout(
         return Ok(Planned::Unchanged(format!(
             "`{key}` already rolls out {shown}{}{}",
             percent(p),
-            environment
-                .map(|e| format!(" in `{e}`"))
-                .unwrap_or_default()
+            in_environment_quoted(environment)
         )));
     }
     let before = share(&flag.default, &chosen);
-    let by_text = match by {
-        Some(by) if current_by.as_deref() != Some(by) => format!(" by {by}"),
-        _ => String::new(),
-    };
     let summary = format!(
         "rollout {key} {shown}{} → {}{by_text}{}",
         percent(before),
         percent(p),
         in_environment(environment)
     );
+    Ok(default_rollout(
+        state,
+        Rollout {
+            action: Action::Rollout,
+            key,
+            environment,
+            summary,
+            file,
+            doc: &doc,
+            weights,
+            by,
+            new_by,
+        },
+    ))
+}
+
+/// ` in `ENV`` for messages, empty for the base.
+fn in_environment_quoted(environment: Option<&str>) -> String {
+    environment
+        .map(|e| format!(" in `{e}`"))
+        .unwrap_or_default()
+}
+
+/// The attribute a changed default rollout will bucket by (`by` when given,
+/// else what it buckets by now), and ` by ATTR` for the summary when that
+/// changes.
+fn bucketing(flag: &Flag, by: Option<&str>) -> (Option<String>, String) {
+    let current = match &flag.default {
+        Serve::Rollout(rollout) => rollout.by.as_deref(),
+        Serve::Variant(_) => None,
+    };
+    let text = match by {
+        Some(by) if current != Some(by) => format!(" by {by}"),
+        _ => String::new(),
+    };
+    (by.or(current).map(str::to_owned), text)
+}
+
+/// A change of an environment's default to a weighted rollout.
+struct Rollout<'a> {
+    action: Action,
+    key: &'a FlagKey,
+    environment: Option<&'a str>,
+    summary: String,
+    file: String,
+    /// The flag's document as the environment resolves it.
+    doc: &'a Value,
+    weights: Vec<(String, u32)>,
+    /// `by` as given, and as it will be.
+    by: Option<&'a str>,
+    new_by: Option<String>,
+}
+
+/// The plan of `rollout`: one edit of `default`, checked after the commit.
+fn default_rollout(state: &State<'_>, change: Rollout<'_>) -> Planned {
+    let (key, environment) = (change.key, change.environment);
     let base_default = inherited(state, key, environment, "default");
-    let desired = default_with_rollout(&doc, base_default.as_ref(), &weights, by);
-    let edits = fit_edit(state, &file, key, environment, "default", desired)
+    let desired = default_with_rollout(
+        change.doc,
+        base_default.as_ref(),
+        &change.weights,
+        change.by,
+    );
+    let edits = fit_edit(state, &change.file, key, environment, "default", desired)
         .into_iter()
         .collect();
-    Ok(one_file(
-        Action::Rollout,
+    let check = Check::DefaultWeights {
+        weights: change.weights,
+        by: change.new_by,
+    };
+    one_file(
+        change.action,
         key,
         environment,
-        summary,
-        file,
+        change.summary,
+        change.file,
         edits,
-        vec![Check::DefaultWeights {
-            weights,
-            by: new_by,
-        }],
-    ))
+        vec![check],
+    )
 }
 
 fn weights_text(weights: &[(String, u32)]) -> String {
@@ -264,24 +314,14 @@ pub(super) fn plan_split(
     {
         weights.sort_by_key(|(v, _)| rollout.weights.get_index_of(v));
     }
-    let current_by = match &flag.default {
-        Serve::Rollout(rollout) => rollout.by.clone(),
-        Serve::Variant(_) => None,
-    };
-    let new_by = by.map(str::to_owned).or(current_by.clone());
+    let (new_by, by_text) = bucketing(&flag, by);
     if same_weights(&flag.default, &weights, new_by.as_deref()) {
         return Ok(Planned::Unchanged(format!(
             "`{key}` already splits {}{}",
             weights_text(&weights),
-            environment
-                .map(|e| format!(" in `{e}`"))
-                .unwrap_or_default()
+            in_environment_quoted(environment)
         )));
     }
-    let by_text = match by {
-        Some(by) if current_by.as_deref() != Some(by) => format!(" by {by}"),
-        _ => String::new(),
-    };
     let after = weights_text(&weights);
     let mut summary = match &flag.default {
         Serve::Rollout(rollout) => {
@@ -299,22 +339,19 @@ pub(super) fn plan_split(
     }
     summary.push_str(&by_text);
     summary.push_str(&in_environment(environment));
-    let base_default = inherited(state, key, environment, "default");
-    let desired = default_with_rollout(&doc, base_default.as_ref(), &weights, by);
-    let edits = fit_edit(state, &file, key, environment, "default", desired)
-        .into_iter()
-        .collect();
-    Ok(one_file(
-        Action::Split,
-        key,
-        environment,
-        summary,
-        file,
-        edits,
-        vec![Check::DefaultWeights {
+    Ok(default_rollout(
+        state,
+        Rollout {
+            action: Action::Split,
+            key,
+            environment,
+            summary,
+            file,
+            doc: &doc,
             weights,
-            by: new_by,
-        }],
+            by,
+            new_by,
+        },
     ))
 }
 
@@ -355,9 +392,7 @@ pub(super) fn plan_target(
     if added.is_empty() && removed.is_empty() {
         return Ok(Planned::Unchanged(format!(
             "the targets of `{key}` `{variant}`{} already are as asked",
-            environment
-                .map(|e| format!(" in `{e}`"))
-                .unwrap_or_default()
+            in_environment_quoted(environment)
         )));
     }
     let mut keys: Vec<String> = current
