@@ -37,6 +37,8 @@ pub mod eval;
 pub mod format;
 pub mod model;
 pub mod overlay;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "git")]
 pub mod store;
 #[cfg(feature = "watch")]

@@ -28,6 +28,8 @@ mod promote;
 mod revert;
 mod rollout;
 pub(crate) mod root;
+mod serve;
+pub(crate) mod source;
 mod set;
 pub(crate) mod show;
 mod split;
@@ -97,6 +99,7 @@ Examples:
   flagctl rollout new-checkout 25 --env prod -m 'errors flat at 10%'   one minimal edit, one commit
   flagctl disable new-checkout --env prod   the kill switch
   flagctl watch --env prod              follow the current branch like an application
+  flagctl serve --env prod              the relay: OFREP over HTTP for every language
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
@@ -141,6 +144,7 @@ enum Command {
     Revert(revert::Args),
     Archive(archive::Args),
     Watch(watch::Args),
+    Serve(serve::Args),
 }
 
 /// Global options every subcommand sees.
@@ -194,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Revert(args) => revert::run(&globals, &args),
         Command::Archive(args) => archive::run(&globals, &args),
         Command::Watch(args) => watch::run(&globals, &args),
+        Command::Serve(args) => serve::run(&globals, &args),
     };
     match result {
         Ok(code) => code,

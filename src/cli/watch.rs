@@ -2,7 +2,6 @@
 //! one line per applied change and per refused state.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +10,7 @@ use clap::ValueEnum;
 use serde_json::json;
 
 use crate::cli::output::style;
-use crate::cli::root;
+use crate::cli::source::{self, SourceArgs};
 use crate::cli::{CommandResult, Globals, UserError};
 use crate::watch::{
     BuildError, Change, Client, Event, LoadTimings, RejectReason, Rejection, Source, SourceFailure,
@@ -51,47 +50,12 @@ pub struct Args {
     #[arg(long, short, value_name = "ENV")]
     env: String,
 
-    /// Follow git reference REF of the flag root's repository (default: the checked-out branch)
-    #[arg(long = "ref", value_name = "REF", group = "source")]
-    reference: Option<String>,
-
-    /// Follow a remote branch, fetched periodically (BRANCH defaults to `main`)
-    #[arg(long, value_name = "URL[#BRANCH]", group = "source")]
-    remote: Option<String>,
-
-    /// Follow a flag root directory as it is on disk (default: the flag root)
-    #[arg(long, value_name = "PATH", group = "source", num_args = 0..=1)]
-    dir: Option<Option<PathBuf>>,
-
-    /// Follow a snapshot file written by `flagctl build`
-    #[arg(long, value_name = "FILE", group = "source")]
-    snapshot: Option<PathBuf>,
-
-    /// Where the flag root is in the remote's tree (default: the top if it holds `flagctl.yaml`, else `flags`)
-    #[arg(long, value_name = "PATH", requires = "remote")]
-    remote_root: Option<String>,
-
-    /// Keep the remote's cache repository in DIR (default: a temporary directory)
-    #[arg(long, value_name = "DIR", requires = "remote")]
-    cache_dir: Option<PathBuf>,
-
-    /// How often to look at the source without a file-system event, or to fetch a remote, in seconds (default: 0.05 for a reference, 30 for a remote, 1 otherwise)
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    interval: Option<Duration>,
+    #[command(flatten)]
+    source: SourceArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
     format: WatchFormat,
-}
-
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
-        return Err(format!("`{text}` must be between 0 and 86400 seconds"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 enum Message {
@@ -101,45 +65,7 @@ enum Message {
 
 /// Runs `flagctl watch`.
 pub fn run(globals: &Globals, args: &Args) -> CommandResult {
-    let mut temporary_cache = None;
-    let source = if let Some(remote) = &args.remote {
-        let (url, branch) = match remote.rsplit_once('#') {
-            Some((url, branch)) if !branch.is_empty() => (url, branch),
-            _ => (remote.as_str(), "main"),
-        };
-        let cache_dir = match &args.cache_dir {
-            Some(dir) => dir.clone(),
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("flagctl-watch-")
-                    .tempdir()
-                    .map_err(|e| {
-                        anyhow::Error::new(e).context("cannot create a cache directory")
-                    })?;
-                let path = dir.path().join("cache.git");
-                temporary_cache = Some(dir);
-                path
-            }
-        };
-        Source::Remote {
-            url: url.to_owned(),
-            branch: branch.to_owned(),
-            cache_dir,
-            root: args.remote_root.clone(),
-        }
-    } else if let Some(path) = &args.snapshot {
-        Source::SnapshotFile(path.clone())
-    } else if let Some(dir) = &args.dir {
-        match dir {
-            Some(dir) => Source::Directory(dir.clone()),
-            None => Source::Directory(root::locate(globals)?),
-        }
-    } else {
-        Source::GitRef {
-            root: root::locate(globals)?,
-            reference: args.reference.clone(),
-        }
-    };
+    let (source, temporary_cache) = source::resolve(globals, &args.source, "watch", None)?;
 
     let (sender, receiver) = mpsc::channel();
     let events = sender.clone();
@@ -149,7 +75,7 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
         .on_event(move |event| {
             let _ = events.send(Message::Event(Box::new(event.clone())));
         });
-    if let Some(interval) = args.interval {
+    if let Some(interval) = args.source.interval {
         builder = builder.poll_interval(interval);
     }
     let client = builder.build().map_err(|error| start_error(&error))?;

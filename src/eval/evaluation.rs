@@ -15,7 +15,7 @@ use crate::model::FlagType;
 ///
 /// [`Reason::as_str`] gives flagctl's names (`TARGET_MATCH`, …);
 /// [`Reason::openfeature`] maps them onto OpenFeature's standard reasons.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     /// The targeting key is listed in the flag's `targets`.
@@ -36,6 +36,26 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// How many reasons there are.
+    pub(crate) const COUNT: usize = 7;
+
+    /// Every reason, in declaration order ([`Reason::index`]).
+    pub(crate) const ALL: [Reason; Reason::COUNT] = [
+        Reason::TargetMatch,
+        Reason::RuleMatch,
+        Reason::Split,
+        Reason::Default,
+        Reason::Disabled,
+        Reason::FlagNotFound,
+        Reason::Error,
+    ];
+
+    /// The reason's position in [`Reason::ALL`], for counter tables.
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The reason's name: `TARGET_MATCH`, `RULE_MATCH`, `SPLIT`, `DEFAULT`,
     /// `DISABLED`, `FLAG_NOT_FOUND` or `ERROR`.
     pub fn as_str(self) -> &'static str {

@@ -155,10 +155,11 @@ impl Reloader {
         })?;
         let compile = started.elapsed();
         let swap_started = Instant::now();
-        let served = Served::new(snapshot, &environment, origin, self.sink.as_ref());
+        let environment = Arc::new(environment);
+        let served = Served::new(snapshot, environment.clone(), origin, self.sink.as_ref());
         Ok(Prepared {
             served,
-            environment: Arc::new(environment),
+            environment,
             fingerprint,
             timings: LoadTimings {
                 read,

@@ -403,8 +403,9 @@ fn load_fallback(
             };
             let snapshot = Snapshot::compile(&empty, CODE_DEFAULTS_REVISION)
                 .expect("an environment without flags always compiles");
-            let served = Served::new(snapshot, &empty, origin, reloader.sink.as_ref());
-            Ok((served, Arc::new(empty)))
+            let empty = Arc::new(empty);
+            let served = Served::new(snapshot, empty.clone(), origin, reloader.sink.as_ref());
+            Ok((served, empty))
         }
         Fallback::SnapshotFile(path) => {
             let fail = |cause| BuildError::Fallback {

@@ -12,7 +12,7 @@ use arc_swap::{ArcSwap, Guard};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
-use crate::eval::{Context, Evaluation, Resolution, Snapshot};
+use crate::eval::{Context, Evaluation, Reason, Resolution, Snapshot};
 use crate::model::{ResolvedEnvironment, Rollout, Serve};
 
 use super::events::Origin;
@@ -20,10 +20,14 @@ use super::events::Origin;
 /// One served state: the snapshot, where it came from, and its counters.
 pub(crate) struct Served {
     pub(crate) snapshot: Snapshot,
+    /// The resolved flags the snapshot was compiled from (owners,
+    /// descriptions, the built snapshot file), off the hot path.
+    pub(crate) environment: Arc<ResolvedEnvironment>,
     pub(crate) origin: Origin,
     pub(crate) loaded_at: SystemTime,
-    /// One counter per variant slot, then one per flag (evaluations that
-    /// served no variant), then one for unknown flags.
+    /// For each reason: one counter per variant slot, then one per flag
+    /// (evaluations that served no variant), then one for unknown flags;
+    /// entry `i`'s counter for reason `r` is at `i * Reason::COUNT + r`.
     counts: Box<[AtomicU64]>,
     exposures: Option<ExposureNames>,
 }
@@ -41,16 +45,19 @@ impl Served {
     /// A state for `snapshot`, compiled from `environment`.
     pub(crate) fn new(
         snapshot: Snapshot,
-        environment: &ResolvedEnvironment,
+        environment: Arc<ResolvedEnvironment>,
         origin: Origin,
         sink: Option<&Arc<ExposureSink>>,
     ) -> Served {
         let slots = snapshot.variant_slot_count();
         let flags = snapshot.flag_count();
-        let counts = (0..slots + flags + 1).map(|_| AtomicU64::new(0)).collect();
-        let exposures = sink.map(|sink| exposure_names(&snapshot, environment, sink));
+        let counts = (0..(slots + flags + 1) * Reason::COUNT)
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let exposures = sink.map(|sink| exposure_names(&snapshot, &environment, sink));
         Served {
             snapshot,
+            environment,
             origin,
             loaded_at: SystemTime::now(),
             counts,
@@ -67,8 +74,9 @@ impl Served {
         let index = match (evaluation.variant_slot(), evaluation.flag_index()) {
             (Some(slot), _) => slot as usize,
             (None, Some(flag)) => slots + flag as usize,
-            (None, None) => self.counts.len() - 1,
+            (None, None) => self.counts.len() / Reason::COUNT - 1,
         };
+        let index = index * Reason::COUNT + evaluation.reason().index();
         if let Some(counter) = self.counts.get(index) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -82,11 +90,14 @@ impl Served {
     /// Adds this state's counters to `totals`.
     fn add_counts_to(&self, totals: &mut CountMap) {
         let slots = self.snapshot.variant_slot_count();
+        let entries = self.counts.len() / Reason::COUNT;
         for (index, counter) in self.counts.iter().enumerate() {
             let count = counter.load(Ordering::Relaxed);
             if count == 0 {
                 continue;
             }
+            let reason = Reason::ALL[index % Reason::COUNT];
+            let index = index / Reason::COUNT;
             let key = if index < slots {
                 let Some((flag, variant)) = u32::try_from(index)
                     .ok()
@@ -94,15 +105,15 @@ impl Served {
                 else {
                     continue;
                 };
-                CountKey::Variant(flag.into(), variant.into())
-            } else if index < self.counts.len() - 1 {
+                CountKey::Variant(flag.into(), variant.into(), reason)
+            } else if index < entries - 1 {
                 let Some(flag) = u32::try_from(index - slots)
                     .ok()
                     .and_then(|flag| self.snapshot.flag_key(flag))
                 else {
                     continue;
                 };
-                CountKey::NoVariant(flag.into())
+                CountKey::NoVariant(flag.into(), reason)
             } else {
                 CountKey::NotFound
             };
@@ -310,6 +321,14 @@ impl Current {
     pub fn loaded_at(&self) -> SystemTime {
         self.guard.loaded_at
     }
+
+    /// The resolved flags and segments the served state was compiled from:
+    /// owners, descriptions, experiments, and what `flagctl build` writes
+    /// ([`crate::format::snapshot::SnapshotFile::new`]). Empty while code
+    /// defaults are served.
+    pub fn environment(&self) -> &ResolvedEnvironment {
+        &self.guard.environment
+    }
 }
 
 impl std::fmt::Debug for Current {
@@ -323,8 +342,8 @@ impl std::fmt::Debug for Current {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum CountKey {
-    Variant(Box<str>, Box<str>),
-    NoVariant(Box<str>),
+    Variant(Box<str>, Box<str>, Reason),
+    NoVariant(Box<str>, Reason),
     NotFound,
 }
 
@@ -372,17 +391,18 @@ impl CountTotals {
         let mut counts = EvaluationCounts::default();
         for (key, count) in all {
             match key {
-                CountKey::Variant(flag, variant) => {
-                    *counts
-                        .flags
-                        .entry(flag.into())
-                        .or_default()
-                        .variants
-                        .entry(variant.into())
+                CountKey::Variant(flag, variant, reason) => {
+                    let flag = counts.flags.entry(flag.into()).or_default();
+                    *flag.variants.entry(variant.to_string()).or_insert(0) += count;
+                    *flag
+                        .by_reason
+                        .entry((Some(variant.into()), reason))
                         .or_insert(0) += count;
                 }
-                CountKey::NoVariant(flag) => {
-                    counts.flags.entry(flag.into()).or_default().no_variant += count;
+                CountKey::NoVariant(flag, reason) => {
+                    let flag = counts.flags.entry(flag.into()).or_default();
+                    flag.no_variant += count;
+                    *flag.by_reason.entry((None, reason)).or_insert(0) += count;
                 }
                 CountKey::NotFound => counts.not_found += count,
             }
@@ -426,6 +446,9 @@ pub struct FlagCounts {
     /// Evaluations that served no variant (the caller's default applied:
     /// disabled without `off_variant`, a failed rollout, a type mismatch).
     pub no_variant: u64,
+    /// The same evaluations by variant served (`None`: no variant) and
+    /// [`Reason`], for metrics that label both.
+    pub by_reason: BTreeMap<(Option<String>, Reason), u64>,
 }
 
 impl FlagCounts {
