@@ -91,6 +91,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_streams: u32,
 
+    /// Close a connection that takes longer than SECONDS to send a request's headers or body, or sits idle
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    request_timeout: std::time::Duration,
+
     /// Log format on stderr
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -148,6 +152,7 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     let options = RelayOptions {
         max_in_flight: args.max_in_flight as usize,
         max_streams: args.max_streams as usize,
+        request_timeout: args.request_timeout,
         webhook,
         ..RelayOptions::default()
     };
@@ -329,6 +334,16 @@ fn start_client(
         );
     }
     Ok(client)
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds.is_finite() && (0.1..=3600.0).contains(&seconds)) {
+        return Err(format!("`{text}` must be between 0.1 and 3600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn init_logging(args: &Args) {

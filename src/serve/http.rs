@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -302,22 +303,56 @@ async fn read_json_body(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
+        drain(body, state).await;
         return Err(too_large());
     }
-    match tokio::time::timeout(
-        state.options.request_timeout,
-        axum::body::to_bytes(body, limit),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(too_large()),
+    let mut received = Vec::new();
+    let mut frames = body.into_data_stream();
+    let read = async {
+        while let Some(frame) = frames.next().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            if received.len() + frame.len() > limit {
+                return false;
+            }
+            received.extend_from_slice(&frame);
+        }
+        true
+    };
+    match tokio::time::timeout(state.options.request_timeout, read).await {
+        Ok(true) => Ok(Bytes::from(received)),
+        Ok(false) => {
+            drain_stream(frames, state).await;
+            Err(too_large())
+        }
         Err(_) => Err(failure(
             StatusCode::REQUEST_TIMEOUT,
             "PARSE_ERROR",
             "the request body did not arrive in time".into(),
         )),
     }
+}
+
+/// Reads and discards what is left of an oversized body (up to 16 times
+/// the limit, within the request timeout) so that a client that sends it
+/// all before reading gets the 413 instead of a broken connection.
+async fn drain(body: Body, state: &State) {
+    drain_stream(body.into_data_stream(), state).await;
+}
+
+async fn drain_stream(mut frames: axum::body::BodyDataStream, state: &State) {
+    let budget = state.options.body_limit.saturating_mul(16);
+    let _ = tokio::time::timeout(state.options.request_timeout, async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = frames.next().await {
+            seen += frame.len();
+            if seen > budget {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn evaluate_one(
