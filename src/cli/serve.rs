@@ -112,9 +112,11 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     let environments = &args.env;
     for (index, environment) in environments.iter().enumerate() {
         if environments[..index].contains(environment) {
-            return Err(UserError::new(format!("`--env {environment}` is given twice"))
-                .usage()
-                .into());
+            return Err(
+                UserError::new(format!("`--env {environment}` is given twice"))
+                    .usage()
+                    .into(),
+            );
         }
     }
     let served: Vec<&str> = environments.iter().map(String::as_str).collect();
@@ -122,8 +124,10 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     let webhook = match &args.webhook_secret_file {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| {
-                anyhow::Error::new(e)
-                    .context(format!("cannot read webhook secret file `{}`", path.display()))
+                anyhow::Error::new(e).context(format!(
+                    "cannot read webhook secret file `{}`",
+                    path.display()
+                ))
             })?;
             Some(WebhookSecret::new(&bytes).ok_or_else(|| {
                 UserError::new(format!("webhook secret file `{}` is empty", path.display()))
@@ -134,8 +138,9 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(certificate), Some(key)) => Some(load_tls(certificate, key).map_err(|error| {
-            UserError::new(chain(&error))
-                .help("give a PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1)")
+            UserError::new(chain(&error)).help(
+                "give a PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            )
         })?),
         _ => None,
     };
@@ -233,7 +238,10 @@ fn access(args: &Args, served: &[&str]) -> anyhow::Result<Access> {
         return Err(UserError::new(format!(
             "`--allow-anonymous {anonymous}` names an environment that is not served"
         ))
-        .help(format!("add `--env {anonymous}`, or pick one of: {}", served.join(", ")))
+        .help(format!(
+            "add `--env {anonymous}`, or pick one of: {}",
+            served.join(", ")
+        ))
         .usage()
         .into());
     }
@@ -283,7 +291,8 @@ fn access(args: &Args, served: &[&str]) -> anyhow::Result<Access> {
                 .usage()
                 .into());
             }
-            Access::anonymous(served, served[0]).map_err(|error| UserError::new(error.to_string()))?
+            Access::anonymous(served, served[0])
+                .map_err(|error| UserError::new(error.to_string()))?
         }
     };
     Ok(access)
@@ -315,7 +324,8 @@ fn start_client(
         builder = builder.poll_interval(interval);
     }
     let client = builder.build().map_err(|error| {
-        UserError::new(chain(&error)).help("check the source: the repository, the remote or the path")
+        UserError::new(chain(&error))
+            .help("check the source: the repository, the remote or the path")
     })?;
     let status = client.status();
     if status.origin == Origin::CodeDefaults {

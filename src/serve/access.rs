@@ -421,7 +421,8 @@ impl WebhookSecret {
         else {
             return false;
         };
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(body);
         mac.verify_slice(&signature).is_ok()
     }
@@ -494,10 +495,25 @@ mod tests {
     fn bad_tokens_files_name_line_and_column() {
         let cases = [
             ("short: dev\n", 1, 1, "at least 16"),
-            ("dev-token-0123456789: staging\n", 1, 23, "`staging` is not served"),
+            (
+                "dev-token-0123456789: staging\n",
+                1,
+                23,
+                "`staging` is not served",
+            ),
             ("- a\n- b\n", 1, 1, "expected a mapping"),
-            ("ok-token-0123456789: dev\nsha256:abc: dev\n", 2, 1, "64 hexadecimal"),
-            ("dev-token-0123456789: [dev]\n", 1, 23, "name of the environment"),
+            (
+                "ok-token-0123456789: dev\nsha256:abc: dev\n",
+                2,
+                1,
+                "64 hexadecimal",
+            ),
+            (
+                "dev-token-0123456789: [dev]\n",
+                1,
+                23,
+                "name of the environment",
+            ),
             ("a: [\n", 2, 1, ""),
             (
                 "dev-token-0123456789: dev\nsha256:b5a4e1e4f4e2e4c7b5fd1cf09c9d0ca4a2ec9ffdd1e3c95bd8a6ba4e1f1a5de6: dev\ndev-token-0123456789: dev\n",

@@ -221,8 +221,8 @@ async fn not_found(request: Request) -> Response {
     )
 }
 
-/// The environment a request may read, or the 401 to answer.
-fn admit(state: &State, headers: &HeaderMap) -> Result<Grantee, Response> {
+/// The environment a request may read, or why not ([`unauthorized`]).
+fn admit(state: &State, headers: &HeaderMap) -> Result<Grantee, Denied> {
     let credential = match headers.get(header::AUTHORIZATION) {
         Some(value) => match value.to_str().ok().and_then(|value| {
             let (scheme, token) = value.trim().split_once(' ')?;
@@ -240,19 +240,22 @@ fn admit(state: &State, headers: &HeaderMap) -> Result<Grantee, Response> {
             None => Credential::None,
         },
     };
-    state.access.admit(credential).map_err(|denied| {
-        let details = match denied {
-            Denied::Missing => "this relay needs a token: send `Authorization: Bearer TOKEN`",
-            Denied::Unknown => "the token is not known to this relay",
-            Denied::Malformed => "expected `Authorization: Bearer TOKEN` or `X-API-Key: TOKEN`",
-        };
-        let mut response = json_response(StatusCode::UNAUTHORIZED, &error_body("GENERAL", details));
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"flagctl\""),
-        );
-        response
-    })
+    state.access.admit(credential)
+}
+
+/// The 401 of a refused credential.
+fn unauthorized(denied: Denied) -> Response {
+    let details = match denied {
+        Denied::Missing => "this relay needs a token: send `Authorization: Bearer TOKEN`",
+        Denied::Unknown => "the token is not known to this relay",
+        Denied::Malformed => "expected `Authorization: Bearer TOKEN` or `X-API-Key: TOKEN`",
+    };
+    let mut response = json_response(StatusCode::UNAUTHORIZED, &error_body("GENERAL", details));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"flagctl\""),
+    );
+    response
 }
 
 /// A request body within the limits, or the 4xx to answer (`key` labels
@@ -286,7 +289,11 @@ async fn read_json_body(
             "PARSE_ERROR",
             format!(
                 "expected `Content-Type: application/json`, got `{}`",
-                if content_type.is_empty() { "nothing" } else { content_type }
+                if content_type.is_empty() {
+                    "nothing"
+                } else {
+                    content_type
+                }
             ),
         ));
     }
@@ -363,7 +370,7 @@ async fn evaluate_one(
 ) -> Response {
     let grantee = match admit(&state, &headers) {
         Ok(grantee) => grantee,
-        Err(response) => return response,
+        Err(denied) => return unauthorized(denied),
     };
     let body = match read_json_body(&state, &headers, body, Some(&key)).await {
         Ok(body) => body,
@@ -404,7 +411,7 @@ async fn evaluate_all(
 ) -> Response {
     let grantee = match admit(&state, &headers) {
         Ok(grantee) => grantee,
-        Err(response) => return response,
+        Err(denied) => return unauthorized(denied),
     };
     let body = match read_json_body(&state, &headers, body, None).await {
         Ok(body) => body,
@@ -413,10 +420,7 @@ async fn evaluate_all(
     let context = match ofrep::read_context(&body) {
         Ok(context) => context,
         Err(bad) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &error_body(bad.code, bad.details),
-            );
+            return json_response(StatusCode::BAD_REQUEST, &error_body(bad.code, bad.details));
         }
     };
     let environment = &state.environments[grantee.environment];
@@ -475,10 +479,7 @@ async fn evaluate_all(
     with_revision(response, &info.revision)
 }
 
-async fn events(
-    Shared(state): Shared<Arc<State>>,
-    UrlPath(channel): UrlPath<String>,
-) -> Response {
+async fn events(Shared(state): Shared<Arc<State>>, UrlPath(channel): UrlPath<String>) -> Response {
     let Some(environment) = state.access.channel_environment(&channel) else {
         return json_response(
             StatusCode::NOT_FOUND,
@@ -505,7 +506,7 @@ async fn events(
 async fn snapshot(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
     let grantee = match admit(&state, &headers) {
         Ok(grantee) => grantee,
-        Err(response) => return response,
+        Err(denied) => return unauthorized(denied),
     };
     let environment = &state.environments[grantee.environment];
     let current = environment.client.current();
@@ -536,9 +537,8 @@ async fn snapshot(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Resp
 }
 
 async fn refresh(Shared(state): Shared<Arc<State>>, headers: HeaderMap, body: Body) -> Response {
-    let unauthorized = |details: &str| {
-        json_response(StatusCode::UNAUTHORIZED, &error_body("GENERAL", details))
-    };
+    let unauthorized =
+        |details: &str| json_response(StatusCode::UNAUTHORIZED, &error_body("GENERAL", details));
     let Some(secret) = &state.options.webhook else {
         return unauthorized(
             "this relay takes no webhooks: start it with `--webhook-secret-file FILE`",
@@ -570,7 +570,9 @@ async fn refresh(Shared(state): Shared<Arc<State>>, headers: HeaderMap, body: Bo
     } else if let Some(token) = header_text("x-gitlab-token") {
         secret.verify_gitlab(token)
     } else {
-        return unauthorized("expected `X-Hub-Signature-256` (GitHub) or `X-Gitlab-Token` (GitLab)");
+        return unauthorized(
+            "expected `X-Hub-Signature-256` (GitHub) or `X-Gitlab-Token` (GitLab)",
+        );
     };
     if !verified {
         return unauthorized("the webhook signature does not match the secret");
@@ -619,7 +621,9 @@ fn health(state: &State) -> (bool, Value) {
         .iter()
         .map(|environment| environment.client.status())
         .collect();
-    let ready = statuses.iter().all(|status| status.origin == Origin::Source);
+    let ready = statuses
+        .iter()
+        .all(|status| status.origin == Origin::Source);
     let environments: Vec<Value> = statuses.iter().map(environment_health).collect();
     (ready, json!({"ready": ready, "environments": environments}))
 }

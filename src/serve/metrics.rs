@@ -135,7 +135,8 @@ impl Collector for Clients {
             }
         }
 
-        let counters: [(&str, &str, fn(&crate::watch::Status) -> u64); 3] = [
+        type Read = fn(&crate::watch::Status) -> u64;
+        let counters: [(&str, &str, Read); 3] = [
             (
                 "flagctl_serve_reloads",
                 "New revisions applied after startup",

@@ -30,8 +30,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -52,7 +51,8 @@ impl Relay {
     pub fn try_start(repo: &Repo, args: &[&str]) -> Result<Relay, String> {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("stderr.log");
-        let mut command = repo.command(&["serve", "--listen", "127.0.0.1:0", "--log-format", "text"]);
+        let mut command =
+            repo.command(&["serve", "--listen", "127.0.0.1:0", "--log-format", "text"]);
         command
             .args(args)
             .stdin(Stdio::null())
@@ -66,7 +66,9 @@ impl Relay {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = sender.send(line);
         });
-        let line = receiver.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_default();
         let Some(base) = line.trim().strip_prefix("listening on ") else {
             let status = wait_timeout(&mut child, Duration::from_secs(10));
             return Err(format!(
@@ -93,15 +95,32 @@ impl Relay {
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
-        request(&agent(), "GET", &format!("{}{path}", self.base), headers, None)
+        request(
+            &agent(),
+            "GET",
+            &format!("{}{path}", self.base),
+            headers,
+            None,
+        )
     }
 
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        request(&agent(), "POST", &format!("{}{path}", self.base), headers, Some(body.as_bytes()))
+        request(
+            &agent(),
+            "POST",
+            &format!("{}{path}", self.base),
+            headers,
+            Some(body.as_bytes()),
+        )
     }
 
     /// `POST` with `Content-Type: application/json` and `headers`.
-    pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Answer {
+    pub fn post_json(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Answer {
         let mut all = vec![("Content-Type", "application/json")];
         all.extend_from_slice(headers);
         self.post(path, &all, &body.to_string())
@@ -288,7 +307,12 @@ impl Stream {
             match self.reader.read(&mut buffer) {
                 Ok(0) => return true,
                 Ok(_) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock || error.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::WouldBlock
+                        || error.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false;
+                }
                 Err(_) => return true,
             }
         }
