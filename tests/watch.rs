@@ -1005,6 +1005,22 @@ fn exposures_and_counts() {
     assert_eq!(counts.get("recommendations-panel", "on"), 4);
     assert_eq!(counts.get("recommendations-panel", "off"), 1);
     assert_eq!(counts.total(), 11);
+    // The same counts by variant and reason: the kill switch is its own reason.
+    let by_reason = &counts.flags["recommendations-panel"].by_reason;
+    assert_eq!(
+        by_reason[&(Some("off".to_owned()), flagctl::eval::Reason::Disabled)],
+        1
+    );
+    assert_eq!(by_reason.values().sum::<u64>(), 5);
+    assert_eq!(
+        counts
+            .flags
+            .values()
+            .flat_map(|flag| flag.by_reason.values())
+            .sum::<u64>()
+            + counts.not_found,
+        counts.total()
+    );
 
     // A shipping thread blocked in `recv` gets what is queued, then `None`
     // once the client is gone.
