@@ -36,6 +36,9 @@ pub(crate) struct Environment {
     pub(crate) notices: broadcast::Sender<Notice>,
     revision: ArcSwap<RevisionInfo>,
     forwarder: Option<JoinHandle<()>>,
+    /// A refresh is running (`1`), and another was asked for meanwhile
+    /// (`2`): webhooks in a burst cost one look at the source, plus one.
+    refresh: Arc<std::sync::atomic::AtomicU8>,
 }
 
 /// What the relay derives from one served revision, once.
@@ -105,6 +108,7 @@ impl State {
                     notices,
                     revision: ArcSwap::from_pointee(info),
                     forwarder: Some(forwarder),
+                    refresh: Arc::new(std::sync::atomic::AtomicU8::new(0)),
                 }
             })
             .collect();
@@ -245,19 +249,38 @@ fn forward(
         .expect("the relay can start a thread")
 }
 
-/// Looks at every environment's source, each on a blocking thread.
+/// Looks at every environment's source, each on a thread of its own;
+/// requests that arrive while one runs are folded into one more look.
 pub(crate) fn refresh_all(state: &Arc<State>) {
-    for (index, environment) in state.environments.iter().enumerate() {
+    for environment in &state.environments {
+        // 0 → 1: start; 1 → 2: ask the running one to look again; 2: asked already.
+        let previous =
+            environment
+                .refresh
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                    Some(if now == 0 { 1 } else { 2 })
+                });
+        if previous != Ok(0) {
+            continue;
+        }
         let client = environment.client.clone();
-        let state = state.clone();
+        let pending = environment.refresh.clone();
+        let name = environment.name.clone();
         std::thread::spawn(move || {
-            if let Err(error) = client.refresh() {
-                tracing::warn!(
-                    target: "flagctl::serve",
-                    environment = %state.environments[index].name,
-                    error = %crate::watch::chain(&*error),
-                    "refresh failed"
-                );
+            loop {
+                if let Err(error) = client.refresh() {
+                    tracing::warn!(
+                        target: "flagctl::serve",
+                        environment = %name,
+                        error = %crate::watch::chain(&*error),
+                        "refresh failed"
+                    );
+                }
+                // 2 → 1: look again; 1 → 0: done.
+                let before = pending.fetch_sub(1, Ordering::AcqRel);
+                if before == 1 {
+                    break;
+                }
             }
         });
     }
