@@ -644,16 +644,30 @@ async fn readyz(Shared(state): Shared<Arc<State>>) -> Response {
     json_response(status, &body)
 }
 
-async fn metrics(Shared(state): Shared<Arc<State>>) -> Response {
+/// OpenMetrics to whoever asks for it (Prometheus does), the classic
+/// text format otherwise.
+async fn metrics(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
     match super::metrics::render(&state) {
         Ok(text) => {
-            let mut response = (StatusCode::OK, text).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
+            let (text, content_type) = if openmetrics {
+                (
+                    text,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
+                )
+            } else {
+                (
+                    super::metrics::to_classic(&text),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            };
+            let mut response = (StatusCode::OK, text).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             response
         }
         Err(_) => json_response(

@@ -87,6 +87,47 @@ pub(crate) fn render(state: &Arc<State>) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics
+/// exposition: counter families are named with their `_total` suffix, an
+/// info family becomes a gauge named `…_info`, and there is no `# EOF`.
+/// Parsers of the classic format (Prometheus' own before content
+/// negotiation, `prometheus_client.parser`) then see the right types.
+pub(crate) fn to_classic(openmetrics: &str) -> String {
+    let mut text = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", "counter"),
+                "info" => ("_info", "gauge"),
+                other => ("", other),
+            };
+            if let Some(help) = help.take() {
+                let description = help.split_once(' ').map_or("", |(_, text)| text);
+                text.push_str(&format!("# HELP {name}{suffix} {description}\n"));
+            }
+            text.push_str(&format!("# TYPE {name}{suffix} {kind}\n"));
+            continue;
+        }
+        if let Some(help) = help.take() {
+            text.push_str("# HELP ");
+            text.push_str(help);
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
 /// The clients' figures, read at scrape time.
 struct Clients(Arc<State>);
 

@@ -95,9 +95,12 @@ pub(crate) fn outcome(
             if let Some(value) = evaluation.value() {
                 body.insert("value".into(), value.clone());
             }
-            if let Some(variant) = evaluation.variant() {
-                body.insert("variant".into(), Value::String(variant.to_owned()));
-            }
+            // Always present (OpenFeature's Python provider reads it
+            // unconditionally); empty when nothing was served, as flagd
+            // answers. `value` is then left out: the caller's default
+            // applies (OFREP's disabled flag).
+            let variant = evaluation.variant().unwrap_or_default();
+            body.insert("variant".into(), Value::String(variant.to_owned()));
             let fixed = info.flags.get(key).is_some_and(|flag| flag.fixed);
             let reason = if reason == Reason::Default && fixed {
                 "STATIC"
@@ -128,12 +131,12 @@ fn error_details(key: &str, code: ErrorCode) -> String {
         ErrorCode::TargetingKeyMissing => format!(
             "flag `{key}` buckets by the targeting key and the context has no `targetingKey`"
         ),
-        ErrorCode::MissingBucketingAttribute => format!(
-            "flag `{key}` buckets by an attribute the context does not have (or has empty)"
-        ),
-        ErrorCode::AttributeTypeMismatch | ErrorCode::InvalidAttributeValue => format!(
-            "a context attribute of flag `{key}` has a type or form its rule cannot read"
-        ),
+        ErrorCode::MissingBucketingAttribute => {
+            format!("flag `{key}` buckets by an attribute the context does not have (or has empty)")
+        }
+        ErrorCode::AttributeTypeMismatch | ErrorCode::InvalidAttributeValue => {
+            format!("a context attribute of flag `{key}` has a type or form its rule cannot read")
+        }
         _ => format!("flag `{key}` served no value ({})", code.as_str()),
     }
 }
@@ -146,10 +149,7 @@ fn metadata(
 ) -> Value {
     let mut metadata = Map::with_capacity(4);
     metadata.insert("revision".into(), Value::String(info.revision.clone()));
-    metadata.insert(
-        "environment".into(),
-        Value::String(environment.to_owned()),
-    );
+    metadata.insert("environment".into(), Value::String(environment.to_owned()));
     if let Some(owner) = info.flags.get(key).and_then(|flag| flag.owner.as_deref()) {
         metadata.insert("owner".into(), Value::String(owner.to_owned()));
     }
@@ -165,8 +165,9 @@ mod tests {
 
     #[test]
     fn contexts_are_read_or_refused_with_ofrep_codes() {
-        let context = read_context(br#"{"context": {"targetingKey": "ada", "plan": "pro", "age": 7}}"#)
-            .expect("valid");
+        let context =
+            read_context(br#"{"context": {"targetingKey": "ada", "plan": "pro", "age": 7}}"#)
+                .expect("valid");
         assert_eq!(context.targeting_key(), "ada");
         assert!(context.get("plan").is_some());
         assert_eq!(read_context(b"{}").expect("empty").targeting_key(), "");
@@ -186,8 +187,14 @@ mod tests {
 
     #[test]
     fn error_codes_are_those_ofrep_lists() {
-        assert_eq!(error_code(ErrorCode::TargetingKeyMissing), "TARGETING_KEY_MISSING");
-        assert_eq!(error_code(ErrorCode::MissingBucketingAttribute), "INVALID_CONTEXT");
+        assert_eq!(
+            error_code(ErrorCode::TargetingKeyMissing),
+            "TARGETING_KEY_MISSING"
+        );
+        assert_eq!(
+            error_code(ErrorCode::MissingBucketingAttribute),
+            "INVALID_CONTEXT"
+        );
         assert_eq!(error_code(ErrorCode::TypeMismatch), "GENERAL");
         assert_eq!(error_code(ErrorCode::General), "GENERAL");
     }

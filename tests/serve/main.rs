@@ -359,15 +359,40 @@ fn metrics_count_evaluations_by_flag_variant_and_reason_from_the_clients() {
     for key in ["a-1", "b-2", "c-3"] {
         relay.evaluate(key, json!({"targetingKey": "u"}), None);
     }
+    let openmetrics = relay.get(
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )],
+    );
+    assert_eq!(openmetrics.status, 200);
+    let kind = openmetrics.header("content-type").unwrap();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(
+        openmetrics.body.trim_end().ends_with("# EOF"),
+        "{}",
+        openmetrics.body
+    );
+    assert!(
+        openmetrics
+            .body
+            .contains("# TYPE flagctl_serve_evaluations counter")
+    );
     let answer = relay.get("/metrics", &[]);
     assert_eq!(answer.status, 200);
-    assert!(
-        answer
-            .header("content-type")
-            .unwrap()
-            .contains("openmetrics-text")
-    );
+    let kind = answer.header("content-type").unwrap();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     let text = answer.body;
+    assert!(
+        text.contains("# TYPE flagctl_serve_evaluations_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE flagctl_serve_revision_info gauge"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"));
     assert!(
         text.contains(
             "flagctl_serve_evaluations_total{environment=\"prod\",flag=\"new-checkout\",variant=\"on\",reason=\"TARGETING_MATCH\"} 3"
@@ -401,7 +426,6 @@ fn metrics_count_evaluations_by_flag_variant_and_reason_from_the_clients() {
         text.contains("flagctl_serve_reloads_total{environment=\"prod\"} 0"),
         "{text}"
     );
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
 
 const DEV_TOKEN: &str = "dev-token-0123456789abcdef";
