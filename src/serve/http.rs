@@ -22,6 +22,7 @@ use super::access::{Credential, Denied, Grantee, hex};
 use super::ofrep::{self, Outcome};
 use super::state::{self, State};
 use super::stream;
+use crate::eval::Context;
 use crate::watch::{Origin, ProblemKind, Status};
 
 /// The header naming the revision an answer was computed from.
@@ -362,30 +363,37 @@ async fn drain_stream(mut frames: axum::body::BodyDataStream, state: &State) {
     .await;
 }
 
+/// Who asks and for which context, or the 4xx to answer (`key` labels
+/// the error bodies of single evaluations).
+async fn read_request(
+    state: &State,
+    headers: &HeaderMap,
+    body: Body,
+    key: Option<&str>,
+) -> Result<(Grantee, Context), Response> {
+    let grantee = admit(state, headers).map_err(unauthorized)?;
+    let body = read_json_body(state, headers, body, key).await?;
+    let context = ofrep::read_context(&body).map_err(|bad| {
+        let mut body = error_body(bad.code, bad.details);
+        if let Some(key) = key {
+            body["key"] = Value::String(key.to_owned());
+        }
+        json_response(StatusCode::BAD_REQUEST, &body)
+    })?;
+    Ok((grantee, context))
+}
+
 async fn evaluate_one(
     Shared(state): Shared<Arc<State>>,
     UrlPath(key): UrlPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let grantee = match admit(&state, &headers) {
-        Ok(grantee) => grantee,
-        Err(denied) => return unauthorized(denied),
-    };
-    let body = match read_json_body(&state, &headers, body, Some(&key)).await {
-        Ok(body) => body,
+    let (grantee, context) = match read_request(&state, &headers, body, Some(&key)).await {
+        Ok(request) => request,
         Err(response) => return response,
     };
     let environment = &state.environments[grantee.environment];
-    let context = match ofrep::read_context(&body) {
-        Ok(context) => context,
-        Err(bad) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"key": key, "errorCode": bad.code, "errorDetails": bad.details}),
-            );
-        }
-    };
     let current = environment.client.current();
     let info = environment.revision_info(&current);
     let evaluation = current.evaluate(&key, &context);
@@ -409,19 +417,9 @@ async fn evaluate_all(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let grantee = match admit(&state, &headers) {
-        Ok(grantee) => grantee,
-        Err(denied) => return unauthorized(denied),
-    };
-    let body = match read_json_body(&state, &headers, body, None).await {
-        Ok(body) => body,
+    let (grantee, context) = match read_request(&state, &headers, body, None).await {
+        Ok(request) => request,
         Err(response) => return response,
-    };
-    let context = match ofrep::read_context(&body) {
-        Ok(context) => context,
-        Err(bad) => {
-            return json_response(StatusCode::BAD_REQUEST, &error_body(bad.code, bad.details));
-        }
     };
     let environment = &state.environments[grantee.environment];
     // A change stream announced a revision this replica may not serve yet:
