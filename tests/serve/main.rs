@@ -886,3 +886,33 @@ fn limits_answer_503_with_retry_after_and_idle_connections_are_closed() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_refetch_announcing_a_newer_revision_makes_a_lagging_replica_look_first() {
+    let repo = Repo::new();
+    let remote = bare_remote(&repo);
+    let source = format!("{remote}#main");
+    // Fetching once an hour: this replica lags behind the remote.
+    let relay = Relay::start(
+        &repo,
+        &["--env", "prod", "--remote", &source, "--interval", "3600"],
+    );
+    ok(
+        &repo,
+        &["disable", "new-checkout", "--env", "prod", "--yes"],
+    );
+    repo.git(&["push", "-q", "origin", "main"]);
+    let pushed = repo.head();
+    let context = json!({"context": {"targetingKey": "alice"}});
+    let plain = relay.post_json("/ofrep/v1/evaluate/flags", &[], &context);
+    assert_ne!(plain.json()["metadata"]["revision"], pushed.as_str());
+    // What a provider sends after a change event from a replica that is ahead.
+    let refetch = relay.post_json(
+        &format!("/ofrep/v1/evaluate/flags?flagConfigEtag=%22{pushed}%22&flagConfigLastModified=1796459184"),
+        &[],
+        &context,
+    );
+    assert_eq!(refetch.status, 200, "{refetch:#?}");
+    assert_eq!(refetch.json()["metadata"]["revision"], pushed.as_str());
+    assert_eq!(refetch.header("x-flagctl-revision"), Some(pushed.as_str()));
+}
