@@ -908,9 +908,111 @@ pub fn check_regex(pattern: &str) -> Result<(), regex::Error> {
     Ok(())
 }
 
+/// The most memory the DFA of one `matches` pattern may use.
+pub const DFA_SIZE_LIMIT: usize = 1 << 20;
+
+/// Why a valid `matches` pattern has no DFA. Evaluation then uses the
+/// `regex` crate's matcher, whose cache pool takes a mutex and allocates a
+/// cache on each new thread: the one exception to "evaluation never locks
+/// or allocates", which validation reports as a `regex-fallback` warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegexFallback {
+    /// A Unicode word boundary (`\b`, `\B`, `\<`, …), which a DFA cannot
+    /// express; the ASCII form (`(?-u:\b)`) it can.
+    UnicodeWordBoundary,
+    /// The DFA would use more than [`DFA_SIZE_LIMIT`] bytes.
+    TooLarge,
+}
+
+/// Whether evaluating a `matches` pattern that passed [`check_regex`]
+/// falls back to the `regex` crate's matcher, and why (`None`: it runs on
+/// a DFA, without lock or allocation).
+pub fn regex_fallback(pattern: &str) -> Option<RegexFallback> {
+    regex_dfa(pattern).err()
+}
+
+/// The dense DFA evaluation searches for a `matches` pattern that passed
+/// [`check_regex`]: built once, it is searched without a cache, so without
+/// lock or allocation.
+pub(crate) fn regex_dfa(
+    pattern: &str,
+) -> Result<regex_automata::dfa::dense::DFA<Vec<u32>>, RegexFallback> {
+    use regex_automata::dfa::{StartKind, dense};
+    use regex_automata::util::syntax;
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .start_kind(StartKind::Unanchored)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(2 * DFA_SIZE_LIMIT)),
+        )
+        .syntax(syntax::Config::new().unicode(true).utf8(true))
+        .build(pattern)
+        .map_err(|_| {
+            let unicode_boundary = syntax::parse(pattern)
+                .is_ok_and(|hir| hir.properties().look_set().contains_word_unicode());
+            if unicode_boundary {
+                RegexFallback::UnicodeWordBoundary
+            } else {
+                RegexFallback::TooLarge
+            }
+        })
+}
+
+/// `pattern` with every Unicode word-boundary escape (`\b`, `\B`, `\b{start}`,
+/// `\<`, …) written in its ASCII form (`(?-u:\b)`), for a help text.
+pub fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut rest = pattern;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        let length = if escape.starts_with("\\b{") || escape.starts_with("\\B{") {
+            escape.find('}').map_or(2, |end| end + 1)
+        } else {
+            escape[1..].chars().next().map_or(1, |c| 1 + c.len_utf8())
+        };
+        let (escape, after) = rest[at..].split_at(length);
+        let ascii_already = out.ends_with("(?-u:") && after.starts_with(')');
+        if matches!(escape.as_bytes().get(1), Some(b'b' | b'B' | b'<' | b'>')) && !ascii_already {
+            out.push_str("(?-u:");
+            out.push_str(escape);
+            out.push(')');
+        } else {
+            out.push_str(escape);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regex_fallbacks_are_found_and_ascii_forms_suggested() {
+        assert_eq!(regex_fallback(r"^[a-z]+@example\.com$"), None);
+        assert_eq!(regex_fallback(r"(?-u:\b)staff(?-u:\b)"), None);
+        assert_eq!(
+            regex_fallback(r"\bstaff\b"),
+            Some(RegexFallback::UnicodeWordBoundary)
+        );
+        assert_eq!(
+            regex_fallback(r"(?s).*a.{20}"),
+            Some(RegexFallback::TooLarge)
+        );
+        for (pattern, ascii) in [
+            (r"\bstaff\B", r"(?-u:\b)staff(?-u:\B)"),
+            (r"\b{start}x\>", r"(?-u:\b{start})x(?-u:\>)"),
+            (r"(?-u:\b)x\\b\d", r"(?-u:\b)x\\b\d"),
+            (r"é\b", r"é(?-u:\b)"),
+        ] {
+            assert_eq!(ascii_word_boundaries(pattern), ascii, "{pattern}");
+        }
+        assert_eq!(regex_fallback(&ascii_word_boundaries(r"\bstaff\b")), None);
+    }
 
     #[test]
     fn names_are_checked() {
