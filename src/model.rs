@@ -257,6 +257,53 @@ impl Flag {
         self
     }
 
+    /// Whether `self` and `other` evaluate alike for every context: the
+    /// same values, variants, reasons, rule names and buckets. They may
+    /// differ only in what describes the flag (`description`, `owner`,
+    /// `expires`, `tags`). Declared order counts where it decides: a
+    /// rollout's variants own bucket ranges in order, the first target wins,
+    /// an evaluation reports a variant's position.
+    ///
+    /// The one place that decides what affects evaluation: a change to a
+    /// protected environment needs confirmation when it does, and a client's
+    /// change events list the flags that do.
+    pub fn evaluates_like(&self, other: &Flag) -> bool {
+        // Without `..`: a new field does not compile until it is classified.
+        let Flag {
+            key,
+            kind,
+            variants,
+            enabled,
+            off_variant,
+            salt,
+            targets,
+            rules,
+            default,
+            description: _,
+            owner: _,
+            expires: _,
+            tags: _,
+        } = self;
+        fn same_in_order<V: PartialEq>(a: &IndexMap<String, V>, b: &IndexMap<String, V>) -> bool {
+            a.len() == b.len() && a.iter().eq(b.iter())
+        }
+        // `Serve`'s `==` compares rollout weights as a map; their order
+        // decides who gets which variant.
+        let same_serve = |a: &Serve, b: &Serve| a == b && a.variants() == b.variants();
+        *key == other.key
+            && *kind == other.kind
+            && same_in_order(variants, &other.variants)
+            && *enabled == other.enabled
+            && *off_variant == other.off_variant
+            && *salt == other.salt
+            && same_in_order(targets, &other.targets)
+            && rules.len() == other.rules.len()
+            && rules.iter().zip(&other.rules).all(|(a, b)| {
+                a.name == b.name && a.when == b.when && same_serve(&a.serve, &b.serve)
+            })
+            && same_serve(default, &other.default)
+    }
+
     /// The bucketing salt: [`Flag::salt`] or else the flag key.
     pub fn bucketing_salt(&self) -> &str {
         self.salt.as_deref().unwrap_or(self.key.as_str())
@@ -1012,6 +1059,78 @@ mod tests {
             assert_eq!(ascii_word_boundaries(pattern), ascii, "{pattern}");
         }
         assert_eq!(regex_fallback(&ascii_word_boundaries(r"\bstaff\b")), None);
+    }
+
+    /// Every field of [`Flag`] is classified: changing a behavioural one
+    /// makes [`Flag::evaluates_like`] false, a descriptive one keeps it true.
+    /// A field missing from these lists fails the first assertion (and
+    /// `evaluates_like` does not compile until it names the field).
+    #[test]
+    fn every_flag_field_is_classified_by_evaluates_like() {
+        let flag: Flag = serde_json::from_value(serde_json::json!({
+            "key": "f", "description": "d", "owner": "o", "expires": "2030-01-01",
+            "tags": ["t"], "type": "string", "variants": {"a": "A", "b": "B"},
+            "enabled": false, "off_variant": "b", "salt": "s",
+            "targets": {"a": ["x"], "b": ["y"]},
+            "rules": [{"name": "r", "when": {"attr": "c", "op": "eq", "value": 1},
+                       "serve": {"rollout": {"a": 50, "b": 50}}}],
+            "default": {"rollout": {"a": 10, "b": 90}, "by": "company"},
+        }))
+        .expect("a valid flag");
+        type Change = fn(&mut Flag);
+        let descriptive: [(&str, Change); 4] = [
+            ("description", |f| f.description = None),
+            ("owner", |f| f.owner = Some("p".to_owned())),
+            ("expires", |f| f.expires = None),
+            ("tags", |f| f.tags.push("u".to_owned())),
+        ];
+        let behavioural: [(&str, Change); 9] = [
+            ("key", |f| f.key = FlagKey::parse("g").expect("valid")),
+            ("type", |f| f.kind = FlagType::Json),
+            ("variants", |f| f.variants.reverse()),
+            ("enabled", |f| f.enabled = true),
+            ("off_variant", |f| f.off_variant = None),
+            ("salt", |f| f.salt = None),
+            ("targets", |f| f.targets.reverse()),
+            ("rules", |f| f.rules[0].name = None),
+            ("default", |f| {
+                if let Serve::Rollout(rollout) = &mut f.default {
+                    rollout.weights.reverse();
+                }
+            }),
+        ];
+        let serialized = serde_json::to_value(&flag).expect("serializes");
+        let mut fields: Vec<&str> = serialized
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut classified: Vec<&str> = descriptive
+            .iter()
+            .chain(&behavioural)
+            .map(|(name, _)| *name)
+            .collect();
+        fields.sort_unstable();
+        classified.sort_unstable();
+        assert_eq!(fields, classified, "every field is classified");
+        for (name, change) in descriptive {
+            let mut other = flag.clone();
+            change(&mut other);
+            assert!(flag.evaluates_like(&other), "`{name}` is descriptive");
+        }
+        for (name, change) in behavioural {
+            let mut other = flag.clone();
+            change(&mut other);
+            assert!(!flag.evaluates_like(&other), "`{name}` affects evaluation");
+        }
+        // A rule's rollout in another order buckets users differently.
+        let mut other = flag.clone();
+        if let Serve::Rollout(rollout) = &mut other.rules[0].serve {
+            rollout.weights.reverse();
+        }
+        assert!(!flag.evaluates_like(&other));
+        assert!(flag.evaluates_like(&flag.clone()));
     }
 
     #[test]

@@ -719,18 +719,6 @@ impl<'s> Pipeline<'s> {
     }
 }
 
-/// A flag without its descriptive fields: what evaluation depends on.
-fn serving(flag: Option<&crate::model::Flag>) -> Option<String> {
-    flag.and_then(|flag| {
-        let mut flag = flag.clone();
-        flag.description = None;
-        flag.owner = None;
-        flag.expires = None;
-        flag.tags.clear();
-        serde_json::to_string(&flag).ok()
-    })
-}
-
 /// How each touched flag resolves before and after, where that differs.
 fn effects(
     environments: &[String],
@@ -759,7 +747,10 @@ fn effects(
                     before: was.cloned(),
                     after: now.cloned(),
                     protected: protected.contains(environment),
-                    serving: serving(was) != serving(now),
+                    serving: match (was, now) {
+                        (Some(was), Some(now)) => !was.evaluates_like(now),
+                        (was, now) => was.is_some() || now.is_some(),
+                    },
                 });
             }
         }
