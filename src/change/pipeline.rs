@@ -9,12 +9,12 @@ use crate::format::{LoadOptions, Loaded, RootFiles};
 use crate::model::FlagKey;
 use crate::store::{
     Author, ChangeRequest, CommitMessage, Head, HistoryQuery, Oid, RemoteErrorKind, Store,
-    StoreError, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, WorktreeSync,
+    StoreError, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, ValidTrees, WorktreeSync,
 };
 
 use super::error::short;
 use super::plan::{self, Planned, State, flag_of_path};
-use super::validate::{ValidTrees, judge, load_root};
+use super::validate::{judge, load_root};
 use super::{
     Action, ChangeError, Effect, FileOperation, Intent, Plan, Prepared, PreparedFile, Validation,
 };
@@ -117,7 +117,7 @@ impl<'s> Pipeline<'s> {
     /// A pipeline on `store` (whose working tree holds the flag root).
     pub fn new(store: &'s Store, options: Options) -> Pipeline<'s> {
         let valid = if options.cache {
-            ValidTrees::open(store.common_dir())
+            store.valid_trees()
         } else {
             ValidTrees::disabled()
         };

@@ -48,6 +48,8 @@ mod refs;
 mod remote;
 mod scoped;
 mod treediff;
+#[cfg(feature = "edit")]
+mod valid_trees;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -63,10 +65,13 @@ pub use message::{
     CommitMessage, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, Trailer, parse_trailers,
 };
 pub use read::{CommitInfo, Head, PathStatus, Person, WorktreeState};
+pub use refs::ReferencePath;
 pub use remote::{CacheFetch, PushOutcome, fetch_into_cache};
 
 use crate::format::RootFiles;
 use error::GitContext;
+#[cfg(feature = "edit")]
+pub(crate) use valid_trees::ValidTrees;
 
 /// A flag root inside a git repository: the entry point of this module.
 ///

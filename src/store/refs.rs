@@ -1,12 +1,51 @@
 //! Cheap reference reads for a follower (the runtime client): resolve a
 //! reference's full name once, then read where it points in microseconds,
-//! as often as needed.
+//! as often as needed; and where on disk a moved reference shows up, for a
+//! file watcher.
+
+use std::path::PathBuf;
 
 use git2::{ErrorCode, Oid};
 
 use super::{Store, StoreError};
 
+/// A path whose changes may move a reference (see
+/// [`Store::reference_paths`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferencePath {
+    /// A directory.
+    pub path: PathBuf,
+    /// Whether changes below its subdirectories count too.
+    pub recursive: bool,
+}
+
 impl Store {
+    /// Where a change to the repository's references shows up on disk:
+    /// what a file watcher watches to notice that a branch or `HEAD` moved.
+    /// Git's own layout: branches and `packed-refs` live in the common
+    /// directory; a linked work tree's own `HEAD` in its git directory.
+    pub fn reference_paths(&self) -> Vec<ReferencePath> {
+        let common = self.common_dir().to_path_buf();
+        let mut paths = vec![
+            ReferencePath {
+                path: common.join("refs"),
+                recursive: true,
+            },
+            ReferencePath {
+                path: common.clone(),
+                recursive: false,
+            },
+        ];
+        let git_dir = self.git_dir().to_path_buf();
+        if git_dir.canonicalize().ok() != common.canonicalize().ok() {
+            paths.push(ReferencePath {
+                path: git_dir,
+                recursive: false,
+            });
+        }
+        paths
+    }
+
     /// The full name of reference `name` as git resolves a short name
     /// (`main` is `refs/heads/main` unless a tag or another reference of that
     /// name comes first; `origin/main`, `HEAD` and full names work too).
@@ -87,5 +126,9 @@ mod tests {
         assert_eq!(store.reference_commit("HEAD").expect("read"), Some(id));
         assert!(store.reference_name("no-such-branch").is_err());
         assert_eq!(store.common_dir(), store.git_dir());
+        let paths = store.reference_paths();
+        assert_eq!(paths.len(), 2, "no linked work tree: {paths:?}");
+        assert!(paths[0].recursive && paths[0].path.ends_with("refs"));
+        assert!(!paths[1].recursive && paths[1].path == store.common_dir());
     }
 }
