@@ -8,7 +8,7 @@ use crate::format::edit;
 use crate::format::{LoadOptions, Loaded, RootFiles};
 use crate::model::FlagKey;
 use crate::store::{
-    Author, ChangeRequest, CommitMessage, Head, HistoryQuery, Oid, RemoteErrorKind, Store,
+    Author, ChangeRequest, CommitMessage, Head, HistoryQuery, RemoteErrorKind, RevisionId, Store,
     StoreError, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, ValidTrees, WorktreeSync,
 };
 
@@ -74,9 +74,9 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Committed {
     /// The commit.
-    pub id: Oid,
+    pub id: RevisionId,
     /// The commit it was built on.
-    pub parent: Oid,
+    pub parent: RevisionId,
     /// The branch's short name.
     pub branch: String,
     /// The summary line.
@@ -199,7 +199,7 @@ impl<'s> Pipeline<'s> {
         let refspec = format!("+refs/heads/{branch}:{tracking}");
         let max = self.options.max_push_attempts.max(1);
         for attempt in 1..=max {
-            let failed = |source: ChangeError, id: Oid| ChangeError::PushFailed {
+            let failed = |source: ChangeError, id: RevisionId| ChangeError::PushFailed {
                 committed: short(id),
                 source: Box::new(source),
             };
@@ -268,7 +268,11 @@ impl<'s> Pipeline<'s> {
 
     /// A revert re-applied on a remote's tip: refused when the remote's new
     /// commits changed the same files.
-    fn check_revert_on(&self, committed: &Committed, remote_tip: Oid) -> Result<(), ChangeError> {
+    fn check_revert_on(
+        &self,
+        committed: &Committed,
+        remote_tip: RevisionId,
+    ) -> Result<(), ChangeError> {
         let paths: Vec<String> = committed
             .prepared
             .files
@@ -304,7 +308,7 @@ impl<'s> Pipeline<'s> {
         &self,
         prepared: Prepared,
         attempts: u32,
-        onto: Option<(Oid, Oid)>,
+        onto: Option<(RevisionId, RevisionId)>,
     ) -> Result<Committed, ChangeError> {
         let message = self.message(&prepared.plan);
         let request = ChangeRequest {
@@ -371,7 +375,7 @@ impl<'s> Pipeline<'s> {
     fn prepare_at(
         &self,
         intent: &Intent,
-        base: Oid,
+        base: RevisionId,
         branch: &str,
         check_worktree: bool,
         fixed: Option<Plan>,
@@ -575,7 +579,7 @@ impl<'s> Pipeline<'s> {
     fn validate_scoped(
         &self,
         revision: &str,
-        root_tree: Oid,
+        root_tree: RevisionId,
         before: &Loaded,
         after_files: &RootFiles,
         changed: &[String],
@@ -639,7 +643,11 @@ impl<'s> Pipeline<'s> {
     /// loading those flags decides; the tree is remembered when valid). So
     /// commits made by other means (a `git pull`) cost a load of the flags
     /// they changed, not of the whole root.
-    fn known_errors(&self, revision: &str, root_tree: Oid) -> Result<Option<usize>, ChangeError> {
+    fn known_errors(
+        &self,
+        revision: &str,
+        root_tree: RevisionId,
+    ) -> Result<Option<usize>, ChangeError> {
         /// How far back to look for a tree known to be valid.
         const ANCESTORS: usize = 64;
         /// Beyond this many changed flags a full load is about as cheap.

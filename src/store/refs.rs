@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use git2::{ErrorCode, Oid};
+use git2::ErrorCode;
 
-use super::{Store, StoreError};
+use super::{GitError, RevisionId, Store, StoreError};
 
 /// A path whose changes may move a reference (see
 /// [`Store::reference_paths`]).
@@ -62,7 +62,7 @@ impl Store {
             .resolve_reference_from_short_name(name)
             .map_err(|source| StoreError::RevisionNotFound {
                 revision: name.to_owned(),
-                source,
+                source: GitError::new(source),
             })?;
         Ok(String::from_utf8_lossy(reference.name_bytes()).into_owned())
     }
@@ -73,7 +73,7 @@ impl Store {
     ///
     /// Reads the reference file (or `packed-refs`) and peels to the commit;
     /// a few microseconds, so polling it every few milliseconds is cheap.
-    pub fn reference_commit(&self, full_name: &str) -> Result<Option<Oid>, StoreError> {
+    pub fn reference_commit(&self, full_name: &str) -> Result<Option<RevisionId>, StoreError> {
         let reference = match self.repo.find_reference(full_name) {
             Ok(reference) => reference,
             Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::UnbornBranch) => {
@@ -84,7 +84,7 @@ impl Store {
             }
         };
         match reference.peel_to_commit() {
-            Ok(commit) => Ok(Some(commit.id())),
+            Ok(commit) => Ok(Some(RevisionId::from_oid(commit.id()))),
             Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::UnbornBranch) => Ok(None),
             Err(e) => Err(StoreError::git(
                 format!("resolve reference `{full_name}` to a commit"),
@@ -120,6 +120,7 @@ mod tests {
         let id = repo
             .commit(Some("HEAD"), &signature, &signature, "first", &tree, &[])
             .expect("commit");
+        let id = RevisionId::from_oid(id);
         let short = branch.trim_start_matches("refs/heads/");
         assert_eq!(store.reference_name(short).expect("name"), branch);
         assert_eq!(store.reference_commit(&branch).expect("read"), Some(id));

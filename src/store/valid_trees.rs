@@ -9,9 +9,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git2::Oid;
-
-use super::Store;
+use super::{RevisionId, Store};
 
 /// How many tree ids the cache keeps after compacting.
 const KEEP: usize = 2048;
@@ -47,27 +45,27 @@ impl ValidTrees {
 
     /// Every tree validated before, with its number of errors (the newest
     /// line wins).
-    pub(crate) fn known(&self) -> HashMap<Oid, usize> {
+    pub(crate) fn known(&self) -> HashMap<RevisionId, usize> {
         let Some(text) = self.path.as_ref().and_then(|p| fs::read_to_string(p).ok()) else {
             return HashMap::new();
         };
         text.lines()
             .filter_map(|line| {
                 let (id, errors) = line.split_once(' ')?;
-                Some((Oid::from_str(id).ok()?, errors.parse().ok()?))
+                Some((id.parse().ok()?, errors.parse().ok()?))
             })
             .collect()
     }
 
     /// How many errors `tree` has, when it was validated before.
     #[cfg(test)]
-    pub(crate) fn errors(&self, tree: Oid) -> Option<usize> {
+    pub(crate) fn errors(&self, tree: RevisionId) -> Option<usize> {
         self.known().get(&tree).copied()
     }
 
     /// Remembers how many errors `tree` has. Failing to write is not an
     /// error: the next command validates again.
-    pub(crate) fn insert(&self, tree: Oid, errors: usize) {
+    pub(crate) fn insert(&self, tree: RevisionId, errors: usize) {
         let Some(path) = &self.path else { return };
         let Some(dir) = path.parent() else { return };
         if fs::create_dir_all(dir).is_err() {
@@ -106,10 +104,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cache_remembers_and_compacts() -> Result<(), git2::Error> {
+    fn the_cache_remembers_and_compacts() -> Result<(), super::super::ParseRevisionIdError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = ValidTrees::open(dir.path());
-        let id = Oid::from_str("0123456789abcdef0123456789abcdef01234567")?;
+        let id: RevisionId = "0123456789abcdef0123456789abcdef01234567".parse()?;
         assert_eq!(cache.errors(id), None);
         cache.insert(id, 0);
         assert_eq!(cache.errors(id), Some(0));
