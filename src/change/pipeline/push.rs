@@ -11,7 +11,7 @@ impl Pipeline<'_> {
     /// Pushes a committed change to `remote` with the system `git`. When the
     /// remote moved, fetches it, prepares `intent` again on the remote's tip
     /// (validating again), replaces the local commit with one on top of it,
-    /// and pushes again, up to [`Options::max_push_attempts`] times.
+    /// and pushes again, up to [`Options::max_push_attempts`](super::Options::max_push_attempts) times.
     ///
     /// # Errors
     ///
