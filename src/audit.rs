@@ -27,8 +27,8 @@ use crate::diff::{
 use crate::format::{CONFIG_FILE, yaml};
 use crate::model::Flag;
 use crate::store::{
-    CommitMessage, HistoryEntry, HistoryQuery, Oid, PathChange, Store, StoreError, TRAILER_ACTION,
-    TRAILER_ENV, TRAILER_FLAG,
+    CommitMessage, HistoryEntry, HistoryQuery, PathChange, RevisionId, Store, StoreError,
+    TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG,
 };
 
 /// Which entries [`log`] returns.
@@ -268,7 +268,7 @@ struct Sides<'a> {
 }
 
 impl Sides<'_> {
-    fn blob(&self, id: Option<Oid>) -> Result<Option<Vec<u8>>, StoreError> {
+    fn blob(&self, id: Option<RevisionId>) -> Result<Option<Vec<u8>>, StoreError> {
         id.map(|id| self.store.blob(id)).transpose()
     }
 

@@ -192,6 +192,10 @@ codes! {
     OperandType = "operand-type",
     /// A `matches` pattern does not compile.
     InvalidRegex = "invalid-regex",
+    /// A valid `matches` pattern that evaluation cannot run on a DFA (a
+    /// Unicode word boundary, or too large), so evaluating it may lock and
+    /// allocate.
+    RegexFallback = "regex-fallback",
     /// A semver operand does not parse.
     InvalidSemver = "invalid-semver",
     /// A `before`/`after` operand is not an RFC 3339 time.

@@ -11,8 +11,8 @@ use std::process::Command;
 
 use common::TestRepo;
 use flagctl::store::{
-    Author, ChangeRequest, CommitMessage, Oid, Store, StoreError, TRAILER_ACTION, TRAILER_FLAG,
-    WorktreeSync,
+    Author, ChangeRequest, CommitMessage, RevisionId, Store, StoreError, TRAILER_ACTION,
+    TRAILER_FLAG, WorktreeSync,
 };
 
 fn change(path: &str, contents: Option<&str>, message: &str) -> ChangeRequest {
@@ -199,7 +199,7 @@ fn the_first_commit_of_a_repository() {
 fn a_stale_expected_head_is_a_conflict_and_retry_recovers() {
     let repo = TestRepo::with_root();
     let store = Store::discover(&repo.root()).unwrap();
-    let stale: Oid = repo.head().parse().unwrap();
+    let stale: RevisionId = repo.head().parse().unwrap();
     repo.write("flags/base/b.yaml", "key: b\n");
     repo.commit_all("someone else");
 

@@ -8,9 +8,9 @@
 mod common;
 
 use common::TestRepo;
-use flagctl::store::{ChangeRequest, Oid, PathStatus, Store, StoreError};
+use flagctl::store::{ChangeRequest, PathStatus, RevisionId, Store, StoreError};
 
-fn request(path: &str, contents: &str, expected: Option<Oid>) -> ChangeRequest {
+fn request(path: &str, contents: &str, expected: Option<RevisionId>) -> ChangeRequest {
     ChangeRequest {
         files: vec![(path.to_owned(), Some(contents.as_bytes().to_vec()))],
         message: format!("change {path}"),
@@ -151,7 +151,10 @@ fn commit_onto_another_tip_moves_the_branch_and_the_files_that_changed() {
     repo.git(&["checkout", "-q", "-b", "remote"]);
     repo.write("flags/base/b.yaml", "key: b\n");
     repo.write("README.md", "remote\n");
-    let remote = Oid::from_str(&repo.commit_all("remote work")).unwrap();
+    let remote = repo
+        .commit_all("remote work")
+        .parse::<RevisionId>()
+        .unwrap();
     repo.git(&["checkout", "-q", "main"]);
     // The local change, then re-based onto the remote commit.
     let local = store

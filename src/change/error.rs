@@ -5,7 +5,7 @@ use crate::diagnostic::Diagnostic;
 use crate::format::RootFiles;
 use crate::format::edit::{EditError, PathError};
 use crate::model::{NameError, WeightError};
-use crate::store::{Oid, PathStatus, StoreError};
+use crate::store::{PathStatus, RevisionId, StoreError};
 
 /// Everything that can stop a change. Nothing is written when one occurs
 /// (except where a variant says the change was committed locally).
@@ -440,7 +440,7 @@ impl From<WeightError> for ChangeError {
 }
 
 /// An abbreviated commit id for messages (12 hex digits).
-pub(crate) fn short(id: Oid) -> String {
+pub(crate) fn short(id: RevisionId) -> String {
     let mut text = id.to_string();
     text.truncate(12);
     text

@@ -81,7 +81,7 @@ use crate::diagnostic::Diagnostic;
 use crate::format::RootFiles;
 use crate::format::edit::Edit;
 use crate::model::{Flag, FlagKey};
-use crate::store::{Oid, Trailer};
+use crate::store::{RevisionId, Trailer};
 
 pub use error::ChangeError;
 pub use intent::{
@@ -301,7 +301,7 @@ pub struct Prepared {
     /// The plan.
     pub plan: Plan,
     /// The commit it was prepared against.
-    pub tip: Oid,
+    pub tip: RevisionId,
     /// The branch's short name.
     pub branch: String,
     /// The files, before and after.

@@ -5,7 +5,8 @@
 //! compiled once ([`Snapshot::compile`]) so that evaluating a flag for a
 //! [`Context`] ([`Snapshot::evaluate`]) takes a hash-map lookup, a few
 //! comparisons and at most one murmur3 hash: tens of nanoseconds, no
-//! allocation, no lock, no panic. Every [`Evaluation`] carries the value, the
+//! allocation, no lock, no panic (one exception: a `matches` pattern no DFA
+//! can run, which validation warns about as `regex-fallback`). Every [`Evaluation`] carries the value, the
 //! variant, a [`Reason`] in OpenFeature's vocabulary, the rule or rollout that
 //! decided, any [`ErrorCode`] met on the way, and the snapshot's revision.
 //! [`Snapshot::explain`] walks the same steps and records why.

@@ -9,23 +9,23 @@
 //! `regex::Regex::is_match` instead borrows a cache from a pool, which takes a
 //! mutex and can allocate on every thread but the first that used it. A
 //! pattern whose DFA would not fit [`DFA_SIZE_LIMIT`] (large Unicode classes
-//! repeated many times, Unicode word boundaries) keeps the `regex` crate's
-//! matcher, which is correct but uses that pool.
+//! repeated many times) or that has a Unicode word boundary keeps the `regex`
+//! crate's matcher, which is correct but uses that pool: the one exception
+//! to "evaluation never locks or allocates", which validation reports as a
+//! `regex-fallback` warning ([`crate::model::regex_fallback`]).
 
-use regex_automata::dfa::{Automaton, StartKind, dense};
-use regex_automata::{Input, util::syntax};
+use regex_automata::Input;
+use regex_automata::dfa::{Automaton, dense};
 
-pub use crate::model::REGEX_SIZE_LIMIT;
-
-/// The most memory the DFA of one `matches` pattern may use.
-pub const DFA_SIZE_LIMIT: usize = 1 << 20;
+pub use crate::model::{DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 /// A compiled `matches` pattern.
 #[derive(Clone, Debug)]
 pub(crate) enum Pattern {
     /// A dense DFA: no cache, no allocation, no lock.
     Dfa(Box<dense::DFA<Vec<u32>>>),
-    /// The `regex` crate, for patterns too large for a DFA.
+    /// The `regex` crate, for patterns a DFA cannot express
+    /// ([`crate::model::RegexFallback`]; validation warns about them).
     Regex(regex::Regex),
 }
 
@@ -33,16 +33,7 @@ impl Pattern {
     /// Compiles `pattern`; errors are the `regex` crate's.
     pub(crate) fn new(pattern: &str) -> Result<Pattern, regex::Error> {
         crate::model::check_regex(pattern)?;
-        let dfa = dense::Builder::new()
-            .configure(
-                dense::Config::new()
-                    .start_kind(StartKind::Unanchored)
-                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
-                    .determinize_size_limit(Some(2 * DFA_SIZE_LIMIT)),
-            )
-            .syntax(syntax::Config::new().unicode(true).utf8(true))
-            .build(pattern);
-        Ok(match dfa {
+        Ok(match crate::model::regex_dfa(pattern) {
             Ok(dfa) => Pattern::Dfa(Box::new(dfa)),
             // Built only when needed: it costs as much as the DFA again.
             Err(_) => Pattern::Regex(

@@ -572,6 +572,16 @@ pub(crate) fn check_condition(
                                 .with_help(help),
                         ),
                     );
+                } else if let (OperandKind::Regex, Value::String(pattern)) = (kind, operand)
+                    && let Some((message, help)) = regex_fallback(pattern)
+                {
+                    out.push(
+                        doc.diagnostic(
+                            Diagnostic::warning(Code::RegexFallback, message)
+                                .at(doc.at(&operand_pointer))
+                                .with_help(help),
+                        ),
+                    );
                 }
             }
         }
@@ -641,6 +651,35 @@ fn operand_problem(
         },
         OperandKind::Nothing => None,
     }
+}
+
+/// The warning for a valid pattern that evaluation cannot run on a DFA
+/// (message, help).
+fn regex_fallback(pattern: &str) -> Option<(String, String)> {
+    use crate::model::{RegexFallback, ascii_word_boundaries};
+    let consequence = "so evaluating it takes a lock and allocates on each new thread";
+    Some(match crate::model::regex_fallback(pattern)? {
+        RegexFallback::UnicodeWordBoundary => {
+            let ascii = ascii_word_boundaries(pattern);
+            let help = if crate::model::regex_fallback(&ascii).is_none() {
+                format!("match ASCII word boundaries instead: `{ascii}`")
+            } else {
+                "match ASCII word boundaries instead (`(?-u:\\b)`)".to_owned()
+            };
+            (
+                format!("`{pattern}` has a Unicode word boundary, {consequence}"),
+                help,
+            )
+        }
+        RegexFallback::TooLarge => (
+            format!(
+                "`{pattern}` needs a DFA larger than {} MiB, {consequence}",
+                crate::model::DFA_SIZE_LIMIT >> 20
+            ),
+            "simplify the pattern: fewer or shorter counted repetitions, narrower classes"
+                .to_owned(),
+        ),
+    })
 }
 
 fn first_line(text: &str) -> &str {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
+use super::RevisionId;
 use super::treediff::PathChange;
 
 const HEADER: &str = "flagctl history cache v1";
@@ -163,11 +164,11 @@ fn parse_line(line: &str) -> Option<(Oid, Cached)> {
     let (id, parents) = fields.next()?.split_once(' ')?;
     let id = Oid::from_str(id).ok()?;
     let parents = parents.parse().ok()?;
-    let side = |text: &str| -> Option<Option<Oid>> {
+    let side = |text: &str| -> Option<Option<RevisionId>> {
         if text == "-" {
             Some(None)
         } else {
-            Oid::from_str(text).ok().map(Some)
+            text.parse().ok().map(Some)
         }
     };
     let mut changes = Vec::new();
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn lines_round_trip_and_reject_damage() -> Result<(), git2::Error> {
         let id = Oid::from_str("0123456789abcdef0123456789abcdef01234567")?;
-        let blob = Oid::from_str("89abcdef0123456789abcdef0123456789abcdef")?;
+        let blob = RevisionId::from_oid(Oid::from_str("89abcdef0123456789abcdef0123456789abcdef")?);
         let cached = Cached {
             parents: 1,
             changes: vec![

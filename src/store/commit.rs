@@ -14,7 +14,7 @@ use git2::{ErrorCode, FileMode, Index, IndexEntry, IndexTime, Oid, Signature};
 use super::cache::{Cached, HistoryCache};
 use super::error::GitContext;
 use super::treediff::PathChange;
-use super::{Store, StoreError};
+use super::{GitError, RevisionId, Store, StoreError};
 use crate::format::files::is_root_document;
 
 /// One change to commit.
@@ -29,7 +29,7 @@ pub struct ChangeRequest {
     /// The branch tip the change was prepared against: when the branch has
     /// moved since, [`Store::commit_change`] returns [`StoreError::Conflict`]
     /// instead of committing. `None` builds on whatever the tip is.
-    pub expected_head: Option<Oid>,
+    pub expected_head: Option<RevisionId>,
 }
 
 /// A commit author given by the caller (`--author "Name <email>"`).
@@ -89,10 +89,10 @@ impl std::fmt::Display for Author {
 #[derive(Debug)]
 pub struct CommitOutcome {
     /// The new commit.
-    pub id: Oid,
+    pub id: RevisionId,
     /// The commit it was built on: the branch tip, or the commit given to
     /// [`Store::commit_change_onto`] (`None` for a first commit).
-    pub parent: Option<Oid>,
+    pub parent: Option<RevisionId>,
     /// The branch's full reference name (`refs/heads/main`).
     pub branch: String,
     /// Whether the index and working tree were brought in line.
@@ -193,9 +193,9 @@ impl Store {
     pub fn commit_change_onto(
         &self,
         request: &ChangeRequest,
-        onto: Oid,
+        onto: RevisionId,
     ) -> Result<CommitOutcome, StoreError> {
-        self.commit_on(request, Some(onto))
+        self.commit_on(request, Some(onto.to_oid()))
     }
 
     fn commit_on(
@@ -235,12 +235,12 @@ impl Store {
             Err(e) => return Err(StoreError::git("read the current branch", e)),
         };
         if let Some(expected) = request.expected_head
-            && tip != Some(expected)
+            && tip != Some(expected.to_oid())
         {
             return Err(StoreError::Conflict {
                 branch,
                 expected: Some(expected),
-                actual: tip,
+                actual: tip.map(RevisionId::from_oid),
             });
         }
         let parent = match onto.or(tip) {
@@ -282,8 +282,8 @@ impl Store {
             if before != after && is_root_document(path) {
                 changes.push(PathChange {
                     path: path.clone(),
-                    before,
-                    after,
+                    before: before.map(RevisionId::from_oid),
+                    after: after.map(RevisionId::from_oid),
                 });
             }
             match after {
@@ -362,9 +362,9 @@ impl Store {
             return Err(match e.code() {
                 ErrorCode::Modified | ErrorCode::Locked | ErrorCode::Exists => {
                     StoreError::Conflict {
-                        actual: repo.refname_to_id(&branch).ok(),
+                        actual: repo.refname_to_id(&branch).ok().map(RevisionId::from_oid),
                         branch,
-                        expected: tip,
+                        expected: tip.map(RevisionId::from_oid),
                     }
                 }
                 _ => StoreError::git(format!("update `{branch}`"), e),
@@ -388,8 +388,8 @@ impl Store {
             Err(e) => WorktreeSync::Failed(e),
         };
         Ok(CommitOutcome {
-            id,
-            parent: onto.or(tip),
+            id: RevisionId::from_oid(id),
+            parent: onto.or(tip).map(RevisionId::from_oid),
             branch,
             worktree,
         })
@@ -443,9 +443,9 @@ impl Store {
     ) -> Result<(Signature<'static>, Signature<'static>), StoreError> {
         let identity = |result: Result<Signature<'static>, git2::Error>| match result {
             Ok(signature) => Ok(signature),
-            Err(source) if source.code() == ErrorCode::NotFound => {
-                Err(StoreError::NoIdentity { source })
-            }
+            Err(source) if source.code() == ErrorCode::NotFound => Err(StoreError::NoIdentity {
+                source: GitError::new(source),
+            }),
             Err(source) => Err(StoreError::git("read git's identity", source)),
         };
         let committer = identity(self.repo.committer_from_env());

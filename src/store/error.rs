@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use git2::Oid;
+use super::RevisionId;
 
 /// Everything that can go wrong in [`crate::store`].
 ///
@@ -21,7 +21,7 @@ pub enum StoreError {
         path: PathBuf,
         /// What libgit2 reported.
         #[source]
-        source: git2::Error,
+        source: GitError,
     },
     /// The repository has no working tree, and the operation needs one.
     #[error("the repository at `{path}` is bare: {operation} needs a working tree")]
@@ -68,7 +68,7 @@ pub enum StoreError {
         revision: String,
         /// What libgit2 reported.
         #[source]
-        source: git2::Error,
+        source: GitError,
     },
     /// The flag root does not exist at a revision.
     #[error("the flag root `{root}` does not exist at revision `{revision}`")]
@@ -100,17 +100,17 @@ pub enum StoreError {
     #[error("object `{id}` is not a file in this repository")]
     BlobNotFound {
         /// The object id.
-        id: Oid,
+        id: RevisionId,
         /// What libgit2 reported.
         #[source]
-        source: git2::Error,
+        source: GitError,
     },
     /// Neither git's configuration nor the caller provided an identity.
     #[error("no git identity is configured to author the commit")]
     NoIdentity {
         /// What libgit2 reported.
         #[source]
-        source: git2::Error,
+        source: GitError,
     },
     /// An author override is not of the form `Name <email>`.
     #[error("invalid author `{input}`: expected `Name <email>`")]
@@ -144,9 +144,9 @@ pub enum StoreError {
         /// The branch's full reference name.
         branch: String,
         /// The tip the change was built on (`None`: no commit yet).
-        expected: Option<Oid>,
+        expected: Option<RevisionId>,
         /// The tip found when updating (`None`: unknown or absent).
-        actual: Option<Oid>,
+        actual: Option<RevisionId>,
     },
     /// Re-basing a change would rewrite files that hold uncommitted work.
     #[error("the update would overwrite uncommitted changes in {}", list_paths(.paths))]
@@ -158,7 +158,7 @@ pub enum StoreError {
     #[error("cannot revert `{id}`: {reason}")]
     CannotRevert {
         /// The commit.
-        id: Oid,
+        id: RevisionId,
         /// Why.
         reason: &'static str,
     },
@@ -197,7 +197,7 @@ pub enum StoreError {
         context: String,
         /// What libgit2 reported.
         #[source]
-        source: git2::Error,
+        source: GitError,
     },
 }
 
@@ -240,7 +240,7 @@ fn list_paths(paths: &[String]) -> String {
     shown.join(", ")
 }
 
-fn show_id(id: &Option<Oid>) -> String {
+fn show_id(id: &Option<RevisionId>) -> String {
     match id {
         Some(id) => format!("`{}`", short(*id)),
         None => "nothing".to_owned(),
@@ -248,7 +248,7 @@ fn show_id(id: &Option<Oid>) -> String {
 }
 
 /// The first 12 hex digits of an object id, for messages.
-pub(crate) fn short(id: Oid) -> String {
+pub(crate) fn short(id: RevisionId) -> String {
     let mut text = id.to_string();
     text.truncate(12);
     text
@@ -313,10 +313,39 @@ impl StoreError {
     pub(crate) fn git(context: impl Into<String>, source: git2::Error) -> StoreError {
         StoreError::Git {
             context: context.into(),
-            source,
+            source: GitError::new(source),
         }
     }
 }
+
+/// What the git library reported, as the cause of a [`StoreError`]: its
+/// message, without making the git library part of this crate's API.
+pub struct GitError(git2::Error);
+
+impl GitError {
+    pub(crate) fn new(error: git2::Error) -> GitError {
+        GitError(error)
+    }
+
+    /// The git library's message.
+    pub fn message(&self) -> &str {
+        self.0.message()
+    }
+}
+
+impl std::fmt::Display for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Debug for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for GitError {}
 
 /// Adds a context to libgit2 errors.
 pub(crate) trait GitContext<T> {

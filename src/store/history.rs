@@ -7,7 +7,7 @@ use super::cache::{Cached, HistoryCache};
 use super::error::GitContext;
 pub use super::treediff::PathChange;
 use super::treediff::TreeDiffer;
-use super::{CommitInfo, Store, StoreError};
+use super::{CommitInfo, GitError, RevisionId, Store, StoreError};
 
 /// After this many commits missing from the cache in one walk, the rest of
 /// the walk is computed on several threads.
@@ -213,7 +213,7 @@ impl Store {
                     repo.revparse(revision)
                         .map_err(|source| StoreError::RevisionNotFound {
                             revision: revision.to_owned(),
-                            source,
+                            source: GitError::new(source),
                         })?;
                 let commit_of =
                     |object: Option<&git2::Object<'_>>| -> Result<Option<Oid>, StoreError> {
@@ -224,7 +224,7 @@ impl Store {
                                     .map(|c| Some(c.id()))
                                     .map_err(|source| StoreError::RevisionNotFound {
                                         revision: revision.to_owned(),
-                                        source,
+                                        source: GitError::new(source),
                                     })
                             }
                             None => Ok(None),
@@ -429,7 +429,7 @@ impl Store {
         let id = commit.id();
         if commit.parent_count() > 1 {
             return Err(StoreError::CannotRevert {
-                id,
+                id: RevisionId::from_oid(id),
                 reason: "it is a merge",
             });
         }
@@ -441,7 +441,7 @@ impl Store {
                 .context("check the commit is on the branch")?
         {
             return Err(StoreError::CannotRevert {
-                id,
+                id: RevisionId::from_oid(id),
                 reason: "it is not on the current branch",
             });
         }
@@ -452,11 +452,11 @@ impl Store {
             .changes;
         if changed.is_empty() {
             return Err(StoreError::CannotRevert {
-                id,
+                id: RevisionId::from_oid(id),
                 reason: "it changed no flag file",
             });
         }
-        let load = |blob: Option<Oid>| blob.map(|b| self.blob(b)).transpose();
+        let load = |blob: Option<RevisionId>| blob.map(|b| self.blob(b)).transpose();
         let mut changes = Vec::with_capacity(changed.len());
         for change in &changed {
             changes.push(RevertChange {

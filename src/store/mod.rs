@@ -46,8 +46,11 @@ mod message;
 mod read;
 mod refs;
 mod remote;
+mod revision;
 mod scoped;
 mod treediff;
+#[cfg(feature = "edit")]
+mod valid_trees;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -56,17 +59,20 @@ use git2::{Repository, RepositoryState};
 pub use commit::{
     Author, ChangeRequest, CommitOutcome, ConflictError, WorktreeSync, is_conflict_error,
 };
-pub use error::{RemoteErrorKind, StoreError};
-pub use git2::Oid;
+pub use error::{GitError, RemoteErrorKind, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, PathChange, RevertChange, RevertPlan};
 pub use message::{
     CommitMessage, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, Trailer, parse_trailers,
 };
 pub use read::{CommitInfo, Head, PathStatus, Person, WorktreeState};
+pub use refs::ReferencePath;
 pub use remote::{CacheFetch, PushOutcome, fetch_into_cache};
+pub use revision::{ParseRevisionIdError, RevisionId};
 
 use crate::format::RootFiles;
 use error::GitContext;
+#[cfg(feature = "edit")]
+pub(crate) use valid_trees::ValidTrees;
 
 /// A flag root inside a git repository: the entry point of this module.
 ///
@@ -120,7 +126,7 @@ impl Store {
         let repo =
             Repository::discover(&absolute).map_err(|source| StoreError::NotARepository {
                 path: root.to_path_buf(),
-                source,
+                source: GitError::new(source),
             })?;
         let Some(workdir) = repo.workdir() else {
             return Err(StoreError::BareRepository {
@@ -172,7 +178,7 @@ impl Store {
         configure_libgit2();
         let repo = Repository::open(repository).map_err(|source| StoreError::NotARepository {
             path: repository.to_path_buf(),
-            source,
+            source: GitError::new(source),
         })?;
         let root = root.trim_matches('/');
         if !root.is_empty() {
@@ -283,7 +289,10 @@ impl Store {
         match head.symbolic_target_bytes() {
             Some(target) => Ok(String::from_utf8_lossy(target).into_owned()),
             None => Err(StoreError::DetachedHead {
-                id: head.target().map(error::short).unwrap_or_default(),
+                id: head
+                    .target()
+                    .map(|id| error::short(RevisionId::from_oid(id)))
+                    .unwrap_or_default(),
                 operation,
             }),
         }
@@ -299,7 +308,7 @@ pub fn init_repository(path: &Path) -> Result<(), StoreError> {
         .map(|_| ())
         .map_err(|source| StoreError::Git {
             context: format!("initializing a repository in `{}`", path.display()),
-            source,
+            source: GitError::new(source),
         })
 }
 

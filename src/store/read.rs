@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use git2::{ErrorCode, Oid, Status, StatusOptions};
+use git2::{ErrorCode, Status, StatusOptions};
 
 use super::error::GitContext;
 use super::message::{Trailer, parse_trailers};
-use super::{Store, StoreError, collect_documents};
+use super::{GitError, RevisionId, Store, StoreError, collect_documents};
 use crate::format::RootFiles;
 use crate::format::files::is_root_document;
 
@@ -48,9 +48,9 @@ impl std::fmt::Display for Person {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitInfo {
     /// The commit id.
-    pub id: Oid,
+    pub id: RevisionId,
     /// Its parents, first parent first (empty for a root commit).
-    pub parents: Vec<Oid>,
+    pub parents: Vec<RevisionId>,
     /// The first line of the message.
     pub summary: String,
     /// The whole message.
@@ -68,8 +68,8 @@ impl CommitInfo {
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
         let summary = message.lines().next().unwrap_or_default().trim().to_owned();
         CommitInfo {
-            id: commit.id(),
-            parents: commit.parent_ids().collect(),
+            id: RevisionId::from_oid(commit.id()),
+            parents: commit.parent_ids().map(RevisionId::from_oid).collect(),
             summary,
             trailers: parse_trailers(&message),
             message,
@@ -95,18 +95,18 @@ pub enum Head {
         /// The branch's short name (`main`).
         name: String,
         /// The branch's tip.
-        id: Option<Oid>,
+        id: Option<RevisionId>,
     },
     /// At a commit, not a branch.
     Detached {
         /// The commit.
-        id: Oid,
+        id: RevisionId,
     },
 }
 
 impl Head {
     /// The commit HEAD resolves to, if there is one.
-    pub fn id(&self) -> Option<Oid> {
+    pub fn id(&self) -> Option<RevisionId> {
         match self {
             Head::Branch { id, .. } => *id,
             Head::Detached { id } => Some(*id),
@@ -203,7 +203,7 @@ impl Store {
             } else {
                 StoreError::RevisionNotFound {
                     revision: revision.to_owned(),
-                    source,
+                    source: GitError::new(source),
                 }
             }
         })?;
@@ -211,7 +211,7 @@ impl Store {
             .peel_to_commit()
             .map_err(|source| StoreError::RevisionNotFound {
                 revision: revision.to_owned(),
-                source,
+                source: GitError::new(source),
             })
     }
 
@@ -272,15 +272,18 @@ impl Store {
         if entry.kind() != Some(git2::ObjectType::Blob) {
             return Ok(None);
         }
-        self.blob(entry.id()).map(Some)
+        self.blob(RevisionId::from_oid(entry.id())).map(Some)
     }
 
     /// The contents of a blob (the `before` / `after` ids of a [`super::PathChange`]).
-    pub fn blob(&self, id: Oid) -> Result<Vec<u8>, StoreError> {
+    pub fn blob(&self, id: RevisionId) -> Result<Vec<u8>, StoreError> {
         let blob = self
             .repo
-            .find_blob(id)
-            .map_err(|source| StoreError::BlobNotFound { id, source })?;
+            .find_blob(id.to_oid())
+            .map_err(|source| StoreError::BlobNotFound {
+                id,
+                source: GitError::new(source),
+            })?;
         Ok(blob.content().to_vec())
     }
 
@@ -296,7 +299,7 @@ impl Store {
             Some(target) => {
                 let target = String::from_utf8_lossy(target).into_owned();
                 let id = match self.repo.refname_to_id(&target) {
-                    Ok(id) => Some(id),
+                    Ok(id) => Some(RevisionId::from_oid(id)),
                     Err(e) if e.code() == ErrorCode::NotFound => None,
                     Err(e) => return Err(StoreError::git("read the current branch", e)),
                 };
@@ -314,7 +317,9 @@ impl Store {
                     .ok_or_else(|| {
                         StoreError::git("resolve HEAD", git2::Error::from_str("HEAD has no target"))
                     })?;
-                Ok(Head::Detached { id })
+                Ok(Head::Detached {
+                    id: RevisionId::from_oid(id),
+                })
             }
         }
     }

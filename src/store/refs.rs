@@ -1,12 +1,51 @@
 //! Cheap reference reads for a follower (the runtime client): resolve a
 //! reference's full name once, then read where it points in microseconds,
-//! as often as needed.
+//! as often as needed; and where on disk a moved reference shows up, for a
+//! file watcher.
 
-use git2::{ErrorCode, Oid};
+use std::path::PathBuf;
 
-use super::{Store, StoreError};
+use git2::ErrorCode;
+
+use super::{GitError, RevisionId, Store, StoreError};
+
+/// A path whose changes may move a reference (see
+/// [`Store::reference_paths`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferencePath {
+    /// A directory.
+    pub path: PathBuf,
+    /// Whether changes below its subdirectories count too.
+    pub recursive: bool,
+}
 
 impl Store {
+    /// Where a change to the repository's references shows up on disk:
+    /// what a file watcher watches to notice that a branch or `HEAD` moved.
+    /// Git's own layout: branches and `packed-refs` live in the common
+    /// directory; a linked work tree's own `HEAD` in its git directory.
+    pub fn reference_paths(&self) -> Vec<ReferencePath> {
+        let common = self.common_dir().to_path_buf();
+        let mut paths = vec![
+            ReferencePath {
+                path: common.join("refs"),
+                recursive: true,
+            },
+            ReferencePath {
+                path: common.clone(),
+                recursive: false,
+            },
+        ];
+        let git_dir = self.git_dir().to_path_buf();
+        if git_dir.canonicalize().ok() != common.canonicalize().ok() {
+            paths.push(ReferencePath {
+                path: git_dir,
+                recursive: false,
+            });
+        }
+        paths
+    }
+
     /// The full name of reference `name` as git resolves a short name
     /// (`main` is `refs/heads/main` unless a tag or another reference of that
     /// name comes first; `origin/main`, `HEAD` and full names work too).
@@ -23,7 +62,7 @@ impl Store {
             .resolve_reference_from_short_name(name)
             .map_err(|source| StoreError::RevisionNotFound {
                 revision: name.to_owned(),
-                source,
+                source: GitError::new(source),
             })?;
         Ok(String::from_utf8_lossy(reference.name_bytes()).into_owned())
     }
@@ -34,7 +73,7 @@ impl Store {
     ///
     /// Reads the reference file (or `packed-refs`) and peels to the commit;
     /// a few microseconds, so polling it every few milliseconds is cheap.
-    pub fn reference_commit(&self, full_name: &str) -> Result<Option<Oid>, StoreError> {
+    pub fn reference_commit(&self, full_name: &str) -> Result<Option<RevisionId>, StoreError> {
         let reference = match self.repo.find_reference(full_name) {
             Ok(reference) => reference,
             Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::UnbornBranch) => {
@@ -45,7 +84,7 @@ impl Store {
             }
         };
         match reference.peel_to_commit() {
-            Ok(commit) => Ok(Some(commit.id())),
+            Ok(commit) => Ok(Some(RevisionId::from_oid(commit.id()))),
             Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::UnbornBranch) => Ok(None),
             Err(e) => Err(StoreError::git(
                 format!("resolve reference `{full_name}` to a commit"),
@@ -81,11 +120,16 @@ mod tests {
         let id = repo
             .commit(Some("HEAD"), &signature, &signature, "first", &tree, &[])
             .expect("commit");
+        let id = RevisionId::from_oid(id);
         let short = branch.trim_start_matches("refs/heads/");
         assert_eq!(store.reference_name(short).expect("name"), branch);
         assert_eq!(store.reference_commit(&branch).expect("read"), Some(id));
         assert_eq!(store.reference_commit("HEAD").expect("read"), Some(id));
         assert!(store.reference_name("no-such-branch").is_err());
         assert_eq!(store.common_dir(), store.git_dir());
+        let paths = store.reference_paths();
+        assert_eq!(paths.len(), 2, "no linked work tree: {paths:?}");
+        assert!(paths[0].recursive && paths[0].path.ends_with("refs"));
+        assert!(!paths[1].recursive && paths[1].path == store.common_dir());
     }
 }

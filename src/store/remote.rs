@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use git2::{ErrorCode, Oid, Repository};
+use git2::{ErrorCode, Repository};
 
 use super::error::{GitContext, RemoteErrorKind};
-use super::{Store, StoreError};
+use super::{RevisionId, Store, StoreError};
 
 /// What [`Store::push`] did to the remote branch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +25,9 @@ pub enum PushOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheFetch {
     /// The branch's tip now.
-    pub tip: Oid,
+    pub tip: RevisionId,
     /// The tip before this fetch (`None` on first use).
-    pub previous: Option<Oid>,
+    pub previous: Option<RevisionId>,
 }
 
 impl CacheFetch {
@@ -142,7 +142,10 @@ pub fn fetch_into_cache(
     let tip = repo
         .refname_to_id(&reference)
         .context("read the fetched branch")?;
-    Ok(CacheFetch { tip, previous })
+    Ok(CacheFetch {
+        tip: RevisionId::from_oid(tip),
+        previous: previous.map(RevisionId::from_oid),
+    })
 }
 
 /// Refuses values git would take for options.

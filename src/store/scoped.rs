@@ -10,7 +10,7 @@ use git2::{ErrorCode, ObjectType, Oid};
 
 use super::error::GitContext;
 use super::treediff::{PathChange, TreeDiffer};
-use super::{PathStatus, Store, StoreError};
+use super::{PathStatus, RevisionId, Store, StoreError};
 use crate::format::RootFiles;
 use crate::format::files::{CONFIG_FILE, is_root_document};
 
@@ -24,9 +24,11 @@ impl Store {
     /// The id of the flag root's tree at `revision` (`None` when the root
     /// does not exist there). Two revisions with the same root tree hold
     /// exactly the same flag documents.
-    pub fn root_tree_at(&self, revision: &str) -> Result<Option<Oid>, StoreError> {
+    pub fn root_tree_at(&self, revision: &str) -> Result<Option<RevisionId>, StoreError> {
         let commit = self.commit_at(revision)?;
-        Ok(self.root_tree_of(&commit)?.map(|tree| tree.id()))
+        Ok(self
+            .root_tree_of(&commit)?
+            .map(|tree| RevisionId::from_oid(tree.id())))
     }
 
     /// The documents that decide how the flags `keys` resolve and whether
@@ -97,12 +99,14 @@ impl Store {
         &self,
         revision: &str,
         limit: usize,
-    ) -> Result<Vec<Option<Oid>>, StoreError> {
+    ) -> Result<Vec<Option<RevisionId>>, StoreError> {
         let mut commit = self.commit_at(revision)?;
         let mut differ = TreeDiffer::new(&self.repo)?;
-        let mut trees: Vec<Option<Oid>> = Vec::new();
+        let mut trees: Vec<Option<RevisionId>> = Vec::new();
         while trees.len() < limit {
-            let tree = differ.subtree(commit.tree_id(), &self.root)?;
+            let tree = differ
+                .subtree(commit.tree_id(), &self.root)?
+                .map(RevisionId::from_oid);
             if trees.last() != Some(&tree) {
                 trees.push(tree);
             }
@@ -118,12 +122,16 @@ impl Store {
     /// root), in path order, with their blobs on both sides.
     pub fn root_changes(
         &self,
-        old: Option<Oid>,
-        new: Option<Oid>,
+        old: Option<RevisionId>,
+        new: Option<RevisionId>,
     ) -> Result<Vec<PathChange>, StoreError> {
         let mut differ = TreeDiffer::new(&self.repo)?;
         let mut changes = Vec::new();
-        differ.diff_root(old, new, &mut changes)?;
+        differ.diff_root(
+            old.map(RevisionId::to_oid),
+            new.map(RevisionId::to_oid),
+            &mut changes,
+        )?;
         Ok(changes)
     }
 
@@ -159,12 +167,16 @@ impl Store {
     }
 
     /// Whether `ancestor` is `descendant` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> Result<bool, StoreError> {
+    pub fn is_ancestor(
+        &self,
+        ancestor: RevisionId,
+        descendant: RevisionId,
+    ) -> Result<bool, StoreError> {
         if ancestor == descendant {
             return Ok(true);
         }
         self.repo
-            .graph_descendant_of(descendant, ancestor)
+            .graph_descendant_of(descendant.to_oid(), ancestor.to_oid())
             .context("compare two commits")
     }
 
@@ -233,7 +245,10 @@ impl Store {
                 (Some(_), _) => Some(PathStatus::Staged),
             });
         };
-        let mut commit = self.repo.find_commit(tip).context("read the branch tip")?;
+        let mut commit = self
+            .repo
+            .find_commit(tip.to_oid())
+            .context("read the branch tip")?;
         let at_tip = self.version_in(&commit, entry_path)?;
         if in_index == at_tip && in_worktree == at_tip {
             return Ok(None);

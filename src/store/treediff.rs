@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use git2::{Odb, Oid};
 
-use super::StoreError;
 use super::error::GitContext;
+use super::{RevisionId, StoreError};
 use crate::format::files::is_root_document;
 
 /// One root-relative document that differs between two trees.
@@ -18,9 +18,9 @@ pub struct PathChange {
     /// The root-relative path (`base/new-checkout.yaml`).
     pub path: String,
     /// The blob before (`None`: the file did not exist).
-    pub before: Option<Oid>,
+    pub before: Option<RevisionId>,
     /// The blob after (`None`: the file was deleted).
-    pub after: Option<Oid>,
+    pub after: Option<RevisionId>,
 }
 
 const MODE_TREE: u32 = 0o40000;
@@ -230,8 +230,8 @@ impl<'repo> TreeDiffer<'repo> {
                 if is_root_document(&path) && id(old) != id(new) {
                     out.push(PathChange {
                         path,
-                        before: id(old),
-                        after: id(new),
+                        before: id(old).map(RevisionId::from_oid),
+                        after: id(new).map(RevisionId::from_oid),
                     });
                 }
             }

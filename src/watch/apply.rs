@@ -399,7 +399,7 @@ pub(crate) fn changed_flags(
             None => ChangeKind::Added,
             Some(before)
                 if everything
-                    || !same_behaviour(before, flag)
+                    || !before.evaluates_like(flag)
                     || uses_any_segment(flag, &segments) =>
             {
                 ChangeKind::Modified
@@ -421,18 +421,6 @@ pub(crate) fn changed_flags(
     }
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
-}
-
-/// Whether two versions of a flag evaluate alike: everything but metadata.
-fn same_behaviour(a: &Flag, b: &Flag) -> bool {
-    a.kind == b.kind
-        && a.variants == b.variants
-        && a.enabled == b.enabled
-        && a.off_variant == b.off_variant
-        && a.salt == b.salt
-        && a.targets == b.targets
-        && a.rules == b.rules
-        && a.default == b.default
 }
 
 /// The segments that changed, and those that use them (to a fixed point).

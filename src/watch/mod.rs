@@ -270,7 +270,7 @@ impl Subscription {
         timeout: Duration,
         mut wanted: impl FnMut(&Event) -> bool,
     ) -> Option<Event> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = worker::later(std::time::Instant::now(), timeout);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let event = self.recv_timeout(left)?;

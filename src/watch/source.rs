@@ -366,26 +366,14 @@ impl GitSource {
                 }
             },
         };
-        // Branches and `packed-refs` live in the common directory; a linked
-        // work tree's own HEAD in its git directory.
-        let common = store.common_dir().to_path_buf();
-        let mut watch = vec![
-            WatchPath {
-                path: common.join("refs"),
-                recursive: true,
-            },
-            WatchPath {
-                path: common.clone(),
-                recursive: false,
-            },
-        ];
-        let git_dir = store.git_dir().to_path_buf();
-        if git_dir.canonicalize().ok() != common.canonicalize().ok() {
-            watch.push(WatchPath {
-                path: git_dir,
-                recursive: false,
-            });
-        }
+        let watch = store
+            .reference_paths()
+            .into_iter()
+            .map(|path| WatchPath {
+                path: path.path,
+                recursive: path.recursive,
+            })
+            .collect();
         Ok(OpenGit {
             store,
             reference,

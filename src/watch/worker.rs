@@ -82,13 +82,15 @@ fn run(
     // A change made between the client's first read and the watches
     // being in place would otherwise wait for the poll.
     let _ = shared.check(true);
-    let mut next_poll = Instant::now() + pacing.poll;
+    let mut next_poll = later(Instant::now(), pacing.poll);
     // (first event, last event) of a burst not yet acted on.
     let mut pending: Option<(Instant, Instant)> = None;
     loop {
         let mut deadline = next_poll;
         if let Some((first, last)) = pending {
-            deadline = deadline.min((last + pacing.debounce).min(first + pacing.max_delay));
+            deadline = deadline
+                .min(later(last, pacing.debounce))
+                .min(later(first, pacing.max_delay));
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         match receiver.recv_timeout(wait) {
@@ -112,7 +114,7 @@ fn run(
         }
         let now = Instant::now();
         let burst_done = pending.is_some_and(|(first, last)| {
-            now >= last + pacing.debounce || now >= first + pacing.max_delay
+            now >= later(last, pacing.debounce) || now >= later(first, pacing.max_delay)
         });
         if burst_done || now >= next_poll {
             pending = None;
@@ -120,11 +122,24 @@ fn run(
             // Polling stays under 5% of a core: a directory of 40,000 files
             // that takes 100 ms to read is polled every 2 s, not every second.
             let cost = lock(&shared.control).source.last_look();
-            next_poll = Instant::now() + pacing.poll.max(cost.saturating_mul(20));
+            next_poll = later(Instant::now(), pacing.poll.max(cost.saturating_mul(20)));
             watch.reconcile(shared);
         }
     }
     watch.shut_down();
+}
+
+/// `instant + by`, saturating instead of overflowing: a library user may
+/// pass `Duration::MAX` as a poll interval or a debounce ("never"), and
+/// `Instant + Duration` panics past what the platform's clock can hold.
+pub(crate) fn later(instant: Instant, by: Duration) -> Instant {
+    /// About a century: later than any process runs, and representable on
+    /// every platform's monotonic clock.
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    instant
+        .checked_add(by)
+        .or_else(|| instant.checked_add(FAR.min(by)))
+        .unwrap_or(instant)
 }
 
 /// The OS watcher and what it watches.
@@ -262,5 +277,53 @@ fn identity_of(path: &PathBuf) -> Option<(u64, u64)> {
     #[cfg(not(unix))]
     {
         std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use super::*;
+    use crate::watch::{Client, Event};
+
+    #[test]
+    fn later_saturates_instead_of_overflowing() {
+        let now = Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        assert!(later(now, Duration::MAX) > now + Duration::from_secs(365 * 24 * 60 * 60));
+    }
+
+    /// `Duration::MAX` means "never": the thread lives on, and a burst of
+    /// events is still read after the longest delay.
+    #[test]
+    fn duration_max_does_not_panic_the_watch_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let flag = |on: u32| {
+            format!(
+                "key: a\ntype: boolean\ndefault:\n  rollout: {{ on: {on}, off: {} }}\n",
+                100 - on
+            )
+        };
+        std::fs::create_dir_all(root.join("base")).unwrap();
+        std::fs::write(root.join("flagctl.yaml"), "environments: [prod]\n").unwrap();
+        std::fs::write(root.join("base/a.yaml"), flag(0)).unwrap();
+        let client = Client::builder()
+            .environment("prod")
+            .directory(root)
+            .poll_interval(Duration::MAX)
+            .debounce(Duration::MAX)
+            .build()
+            .unwrap();
+        let events = client.subscribe();
+        std::fs::write(root.join("base/a.yaml"), flag(100)).unwrap();
+        let applied = events.wait_for(Duration::from_secs(60), |event| {
+            matches!(event, Event::Applied(_))
+        });
+        assert!(applied.is_some(), "the watch thread reads the change");
     }
 }

@@ -57,6 +57,9 @@ fn segment_pointer_of(loaded: &Loaded, name: &SegmentName) -> Option<u32> {
         .and_then(|i| u32::try_from(i).ok())
 }
 
+/// Reports each cycle of segments once: one error per strongly connected
+/// group of segments (or segment naming itself), naming every member, at
+/// the `when` of its first member by name.
 pub(super) fn check_segment_cycles(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnostic>) {
     let edges: BTreeMap<&SegmentName, BTreeSet<&SegmentName>> = loaded
         .segments
@@ -66,55 +69,145 @@ pub(super) fn check_segment_cycles(loaded: &Loaded, files: &[String], out: &mut 
             if let Some(when) = &segment.when {
                 check::referenced_segments(when, &mut targets);
             }
+            // References to missing segments are reported elsewhere.
+            targets.retain(|target| loaded.segments.contains_key(*target));
             (name, targets)
         })
         .collect();
-    let mut reported: BTreeSet<&SegmentName> = BTreeSet::new();
-    for start in edges.keys() {
-        // Depth-first search for a path back to `start`.
-        let mut stack = vec![(*start, vec![*start])];
-        let mut visited: BTreeSet<&SegmentName> = BTreeSet::new();
-        while let Some((node, path)) = stack.pop() {
-            for next in edges.get(node).into_iter().flatten() {
-                if next == start {
-                    if reported.insert(start) {
-                        let cycle: Vec<String> = path
-                            .iter()
-                            .chain([start])
-                            .map(|s| format!("`{s}`"))
-                            .collect();
-                        let location = segment_pointer_of(loaded, start)
-                            .and_then(|i| loaded.document(i).map(|d| (i, d)))
-                            .map(|(_, d)| {
-                                Doc {
-                                    files,
-                                    value: &d.value,
-                                    spans: &d.spans,
-                                    environment: None,
-                                }
-                                .at("/when")
-                            });
-                        let mut diagnostic = Diagnostic::error(
-                            Code::SegmentCycle,
-                            format!(
-                                "segments refer to each other in a cycle: {}",
-                                cycle.join(" → ")
-                            ),
-                        )
-                        .with_help("a segment cannot contain itself; break the cycle");
-                        if let Some(location) = location {
-                            diagnostic = diagnostic.at(location);
-                        }
-                        out.push(diagnostic);
-                    }
-                } else if visited.insert(next) {
-                    let mut longer = path.clone();
-                    longer.push(next);
-                    stack.push((next, longer));
+    for group in strongly_connected(&edges) {
+        let first = group[0];
+        let cyclic = group.len() > 1 || edges.get(first).is_some_and(|t| t.contains(first));
+        if !cyclic {
+            continue;
+        }
+        let cycle: Vec<String> = closed_walk(&edges, &group)
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect();
+        let location = segment_pointer_of(loaded, first)
+            .and_then(|i| loaded.document(i))
+            .map(|d| {
+                Doc {
+                    files,
+                    value: &d.value,
+                    spans: &d.spans,
+                    environment: None,
+                }
+                .at("/when")
+            });
+        let mut diagnostic = Diagnostic::error(
+            Code::SegmentCycle,
+            format!(
+                "segments refer to each other in a cycle: {}",
+                cycle.join(" → ")
+            ),
+        )
+        .with_help("a segment cannot contain itself; break the cycle");
+        if let Some(location) = location {
+            diagnostic = diagnostic.at(location);
+        }
+        out.push(diagnostic);
+    }
+}
+
+/// The strongly connected components of `edges` (Kosaraju, without
+/// recursion), each sorted by name, in the order of their first member.
+fn strongly_connected<'a>(
+    edges: &BTreeMap<&'a SegmentName, BTreeSet<&'a SegmentName>>,
+) -> Vec<Vec<&'a SegmentName>> {
+    // Finishing order of a depth-first search over the edges.
+    let mut finished: Vec<&SegmentName> = Vec::with_capacity(edges.len());
+    let mut seen: BTreeSet<&SegmentName> = BTreeSet::new();
+    for &root in edges.keys() {
+        if !seen.insert(root) {
+            continue;
+        }
+        let mut stack = vec![(root, edges[root].iter())];
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            match next.find(|target| !seen.contains(*target)) {
+                Some(&target) => {
+                    seen.insert(target);
+                    stack.push((target, edges[target].iter()));
+                }
+                None => {
+                    finished.push(node);
+                    stack.pop();
                 }
             }
         }
     }
+    // Then over the reversed edges, latest finished first: each search
+    // collects one component.
+    let mut reversed: BTreeMap<&SegmentName, Vec<&SegmentName>> = BTreeMap::new();
+    for (&from, targets) in edges {
+        for &to in targets {
+            reversed.entry(to).or_default().push(from);
+        }
+    }
+    let mut assigned: BTreeSet<&SegmentName> = BTreeSet::new();
+    let mut groups = Vec::new();
+    for &root in finished.iter().rev() {
+        if !assigned.insert(root) {
+            continue;
+        }
+        let mut group = vec![root];
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            for &from in reversed.get(node).into_iter().flatten() {
+                if assigned.insert(from) {
+                    group.push(from);
+                    stack.push(from);
+                }
+            }
+        }
+        group.sort_unstable();
+        groups.push(group);
+    }
+    groups.sort_unstable();
+    groups
+}
+
+/// A walk from the group's first member through every other member (by
+/// name) and back, each step a shortest path inside the group: for a plain
+/// cycle, the cycle itself (`a → b → a`).
+fn closed_walk<'a>(
+    edges: &BTreeMap<&'a SegmentName, BTreeSet<&'a SegmentName>>,
+    group: &[&'a SegmentName],
+) -> Vec<&'a SegmentName> {
+    let members: BTreeSet<&SegmentName> = group.iter().copied().collect();
+    let shortest = |from: &'a SegmentName, to: &'a SegmentName| -> Vec<&'a SegmentName> {
+        // Breadth-first, so the first arrival is the shortest path.
+        let mut parent: BTreeMap<&SegmentName, &SegmentName> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([from]);
+        while let Some(node) = queue.pop_front() {
+            for &next in &edges[node] {
+                if !members.contains(next) || parent.contains_key(next) {
+                    continue;
+                }
+                parent.insert(next, node);
+                if next == to {
+                    let mut path = vec![to];
+                    let mut at = to;
+                    while let Some(&previous) = parent.get(at)
+                        && previous != from
+                    {
+                        path.push(previous);
+                        at = previous;
+                    }
+                    path.reverse();
+                    return path;
+                }
+                queue.push_back(next);
+            }
+        }
+        vec![to]
+    };
+    let mut walk = vec![group[0]];
+    for (&from, &to) in group.iter().zip(group.iter().skip(1).chain([&group[0]])) {
+        walk.extend(shortest(from, to));
+    }
+    walk
 }
 
 pub(super) fn check_unused_segments(loaded: &Loaded, files: &[String], out: &mut Vec<Diagnostic>) {

@@ -177,12 +177,46 @@ fn segment_cycles_are_found() {
         ),
     ]);
     let loaded = load(&files, &options());
-    let cycles = loaded
+    let cycles: Vec<&str> = loaded
         .diagnostics
         .iter()
         .filter(|d| d.code == Code::SegmentCycle)
-        .count();
-    assert_eq!(cycles, 2, "{:?}", loaded.diagnostics);
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        cycles,
+        ["segments refer to each other in a cycle: `a` → `b` → `a`"],
+        "one error per cycle"
+    );
+}
+
+#[test]
+fn each_segment_cycle_is_reported_once_naming_every_member() {
+    let files = RootFiles::from_pairs([
+        ("flagctl.yaml", CONFIG),
+        ("segments/a.yaml", "name: a\nwhen: { segment: b }\n"),
+        (
+            "segments/b.yaml",
+            "name: b\nwhen: { any: [{ segment: a }, { segment: c }] }\n",
+        ),
+        ("segments/c.yaml", "name: c\nwhen: { segment: b }\n"),
+        ("segments/d.yaml", "name: d\nwhen: { segment: d }\n"),
+        ("segments/e.yaml", "name: e\nwhen: { segment: a }\n"),
+    ]);
+    let loaded = load(&files, &options());
+    let cycles: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::SegmentCycle)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        cycles,
+        [
+            "segments refer to each other in a cycle: `a` → `b` → `c` → `b` → `a`",
+            "segments refer to each other in a cycle: `d` → `d`",
+        ]
+    );
 }
 
 #[test]
