@@ -247,7 +247,7 @@ pub struct Effect {
     /// Whether the environment is protected.
     pub protected: bool,
     /// Whether what the flag serves changes (anything but `description`,
-    /// `owner`, `expires` and `tags`).
+    /// `owner`, `expires` and `tags`: see [`Flag::evaluates_like`]).
     pub serving: bool,
 }
 

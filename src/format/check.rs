@@ -7,7 +7,8 @@
 //! precision, dates), so typed deserialization afterwards cannot fail; then
 //! [`check_flag`] and [`check_segment`] run on the typed model.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -15,8 +16,8 @@ use crate::diagnostic::{Code, Diagnostic, Location, Span};
 use crate::format::schema::closest;
 use crate::format::yaml::{SpanTree, escape_pointer_token};
 use crate::model::{
-    Arity, Condition, Flag, FlagType, OperandKind, Rollout, Segment, SegmentName, Serve,
-    WEIGHT_TOTAL, Weight, check_name, parse_semver, parse_time,
+    Arity, Condition, Flag, FlagType, OperandKind, RegexFallback, Rollout, Segment, SegmentName,
+    Serve, WEIGHT_TOTAL, Weight, check_name, parse_semver, parse_time,
 };
 
 /// A document being checked: its value, where its nodes are, and the table of
@@ -293,6 +294,33 @@ pub(crate) struct Context<'a> {
     pub segments: &'a BTreeSet<SegmentName>,
     /// Today, for expiry warnings.
     pub today: Option<jiff::civil::Date>,
+    /// What the DFA check found for each `matches` pattern seen so far.
+    pub regexes: RegexMemo,
+}
+
+/// What [`crate::model::regex_fallback`] found for each distinct pattern of
+/// one load: building a pattern's DFA costs as much as serving it does, so
+/// a pattern that many flags or environments use is built once.
+#[derive(Debug, Default)]
+pub(crate) struct RegexMemo(Mutex<HashMap<String, Option<RegexFallback>>>);
+
+impl RegexMemo {
+    fn fallback(&self, pattern: &str) -> Option<RegexFallback> {
+        let known = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(pattern)
+            .copied();
+        known.unwrap_or_else(|| {
+            let found = crate::model::regex_fallback(pattern);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(pattern.to_owned(), found);
+            found
+        })
+    }
 }
 
 /// Semantic checks of one typed flag.
@@ -573,7 +601,7 @@ pub(crate) fn check_condition(
                         ),
                     );
                 } else if let (OperandKind::Regex, Value::String(pattern)) = (kind, operand)
-                    && let Some((message, help)) = regex_fallback(pattern)
+                    && let Some((message, help)) = regex_fallback(pattern, &context.regexes)
                 {
                     out.push(
                         doc.diagnostic(
@@ -655,13 +683,13 @@ fn operand_problem(
 
 /// The warning for a valid pattern that evaluation cannot run on a DFA
 /// (message, help).
-fn regex_fallback(pattern: &str) -> Option<(String, String)> {
-    use crate::model::{RegexFallback, ascii_word_boundaries};
+fn regex_fallback(pattern: &str, memo: &RegexMemo) -> Option<(String, String)> {
+    use crate::model::ascii_word_boundaries;
     let consequence = "so evaluating it takes a lock and allocates on each new thread";
-    Some(match crate::model::regex_fallback(pattern)? {
+    Some(match memo.fallback(pattern)? {
         RegexFallback::UnicodeWordBoundary => {
             let ascii = ascii_word_boundaries(pattern);
-            let help = if crate::model::regex_fallback(&ascii).is_none() {
+            let help = if memo.fallback(&ascii).is_none() {
                 format!("match ASCII word boundaries instead: `{ascii}`")
             } else {
                 "match ASCII word boundaries instead (`(?-u:\\b)`)".to_owned()

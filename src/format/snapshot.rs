@@ -175,6 +175,7 @@ impl SnapshotFile {
         let context = check::Context {
             segments: &names,
             today: None,
+            regexes: check::RegexMemo::default(),
         };
         let mut out = Vec::new();
         for (key, flag) in &self.flags {

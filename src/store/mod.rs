@@ -65,7 +65,7 @@ pub use message::{
     CommitMessage, TRAILER_ACTION, TRAILER_ENV, TRAILER_FLAG, Trailer, parse_trailers,
 };
 pub use read::{CommitInfo, Head, PathStatus, Person, WorktreeState};
-pub use refs::ReferencePath;
+pub use refs::{ReferencePath, branch_reference};
 pub use remote::{CacheFetch, PushOutcome, fetch_into_cache};
 pub use revision::{ParseRevisionIdError, RevisionId};
 

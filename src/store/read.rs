@@ -7,7 +7,7 @@ use git2::{ErrorCode, Status, StatusOptions};
 
 use super::error::GitContext;
 use super::message::{Trailer, parse_trailers};
-use super::{GitError, RevisionId, Store, StoreError, collect_documents};
+use super::{GitError, RevisionId, Store, StoreError, branch_reference, collect_documents};
 use crate::format::RootFiles;
 use crate::format::files::is_root_document;
 
@@ -105,6 +105,15 @@ pub enum Head {
 }
 
 impl Head {
+    /// The full name of the reference to follow for HEAD: its branch's
+    /// (`refs/heads/main`), or `HEAD` itself when detached.
+    pub fn reference(&self) -> String {
+        match self {
+            Head::Branch { name, .. } => branch_reference(name),
+            Head::Detached { .. } => "HEAD".to_owned(),
+        }
+    }
+
     /// The commit HEAD resolves to, if there is one.
     pub fn id(&self) -> Option<RevisionId> {
         match self {

@@ -9,6 +9,11 @@ use git2::ErrorCode;
 
 use super::{GitError, RevisionId, Store, StoreError};
 
+/// The full name of branch `branch` (`main` is `refs/heads/main`).
+pub fn branch_reference(branch: &str) -> String {
+    format!("refs/heads/{branch}")
+}
+
 /// A path whose changes may move a reference (see
 /// [`Store::reference_paths`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

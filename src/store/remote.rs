@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use git2::{ErrorCode, Repository};
 
 use super::error::{GitContext, RemoteErrorKind};
-use super::{RevisionId, Store, StoreError};
+use super::{RevisionId, Store, StoreError, branch_reference};
 
 /// What [`Store::push`] did to the remote branch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,20 @@ impl Store {
             kind,
             stderr,
         })
+    }
+
+    /// Fetches `branch` of `remote` into its remote-tracking reference
+    /// (`refs/remotes/<remote>/<branch>`, moved even when not a
+    /// fast-forward) and returns the commit it now points at.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::fetch`], and [`StoreError::RevisionNotFound`] when the
+    /// tracking reference cannot be read afterwards.
+    pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<RevisionId, StoreError> {
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        self.fetch(remote, &format!("+{}:{tracking}", branch_reference(branch)))?;
+        Ok(self.resolve(&tracking)?.id)
     }
 
     /// Runs `git fetch <remote> <refspec>` (for example

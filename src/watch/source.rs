@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::format::RootFiles;
-use crate::store::{Head, Store, StoreError, fetch_into_cache};
+use crate::store::{Store, StoreError, branch_reference, fetch_into_cache};
 
 use super::error::SourceError;
 
@@ -356,8 +356,7 @@ impl GitSource {
                     source,
                 })?,
             None => match store.head() {
-                Ok(Head::Branch { name, .. }) => format!("refs/heads/{name}"),
-                Ok(Head::Detached { .. }) => "HEAD".to_owned(),
+                Ok(head) => head.reference(),
                 Err(source) => {
                     return Err(SourceError::Reference {
                         reference: "HEAD".to_owned(),
@@ -452,7 +451,7 @@ impl RemoteSource {
         served: Option<&str>,
     ) -> Result<Option<Candidate>, SourceError> {
         let started = Instant::now();
-        let reference = format!("refs/heads/{}", self.branch);
+        let reference = branch_reference(&self.branch);
         let tip = if fetch {
             fetch_into_cache(&self.url, &self.cache, &self.branch)
                 .map_err(|source| SourceError::Fetch {

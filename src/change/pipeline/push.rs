@@ -24,8 +24,6 @@ impl Pipeline<'_> {
         remote: &str,
     ) -> Result<Committed, ChangeError> {
         let branch = committed.branch.clone();
-        let tracking = format!("refs/remotes/{remote}/{branch}");
-        let refspec = format!("+refs/heads/{branch}:{tracking}");
         let max = self.options.max_push_attempts.max(1);
         for attempt in 1..=max {
             let failed = |source: ChangeError, id: RevisionId| ChangeError::PushFailed {
@@ -52,8 +50,7 @@ impl Pipeline<'_> {
             }
             let id = committed.id;
             let rebased = (|| -> Result<Option<Committed>, ChangeError> {
-                self.store.fetch(remote, &refspec)?;
-                let remote_tip = self.store.resolve(&tracking)?.id;
+                let remote_tip = self.store.fetch_branch(remote, &branch)?;
                 if !self.store.is_ancestor(committed.parent, remote_tip)? {
                     return Err(ChangeError::Diverged {
                         remote: remote.to_owned(),

@@ -338,6 +338,7 @@ pub fn load(root: &RootFiles, options: &LoadOptions) -> Loaded {
     let context = check::Context {
         segments: &segment_stems,
         today: options.today,
+        regexes: check::RegexMemo::default(),
     };
 
     // Base flags and segments.
