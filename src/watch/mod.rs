@@ -46,6 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use builder::{CODE_DEFAULTS_REVISION, ClientBuilder, Fallback};
+#[cfg(any(feature = "serve", feature = "cli"))]
 pub(crate) use error::chain;
 pub use error::{BuildError, SourceError, StartError};
 pub use events::{
