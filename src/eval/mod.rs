@@ -73,6 +73,7 @@ mod time;
 mod version;
 
 pub use compile::{CompileError, CompileErrorKind, MAX_DEPTH, Subject};
+pub(crate) use context::describe_json;
 pub use context::{AttributeRef, AttributeValue, Attributes, Context, ContextError};
 pub use evaluation::{ErrorCode, Evaluation, Reason, Resolution, Split};
 pub use explain::{

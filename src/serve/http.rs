@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::access::{Credential, Denied, Grantee, hex};
-use super::ofrep::{self, Outcome};
+use super::ofrep::{self, Answer, Outcome};
 use super::state::{self, State};
 use super::stream;
 use crate::eval::Context;
@@ -397,7 +397,8 @@ async fn evaluate_one(
     let current = environment.client.current();
     let info = environment.revision_info(&current);
     let evaluation = current.evaluate(&key, &context);
-    let response = match ofrep::outcome(&key, &evaluation, &info, &environment.name) {
+    let response = match ofrep::outcome(&key, &evaluation, &info, Answer::Single(&environment.name))
+    {
         Outcome::Success(body) => json_response(StatusCode::OK, &body),
         Outcome::NotFound(body) => json_response(StatusCode::NOT_FOUND, &body),
         Outcome::Failed(body) => json_response(StatusCode::BAD_REQUEST, &body),
@@ -439,14 +440,19 @@ async fn evaluate_all(
         .flag_keys()
         .map(|key| {
             let evaluation = current.evaluate(key, &context);
-            match ofrep::outcome(key, &evaluation, &info, &environment.name) {
+            match ofrep::outcome(key, &evaluation, &info, Answer::Bulk) {
                 Outcome::Success(body) | Outcome::NotFound(body) | Outcome::Failed(body) => body,
             }
         })
         .collect();
     let flags = Value::Array(flags);
-    let flags_text = flags.to_string();
-    let etag = format!("\"{}\"", hex(&Sha256::digest(flags_text.as_bytes())[..16]));
+    // The evaluated flags and the revision: a new context or a new revision
+    // is a new entity.
+    let mut digest = Sha256::new();
+    digest.update(info.revision.as_bytes());
+    digest.update(b"\0");
+    digest.update(flags.to_string().as_bytes());
+    let etag = format!("\"{}\"", hex(&digest.finalize()[..16]));
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

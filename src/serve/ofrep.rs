@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::state::RevisionInfo;
-use crate::eval::{Context, ErrorCode, Evaluation, Reason};
+use crate::eval::{Context, ErrorCode, Evaluation, Reason, describe_json};
 
 /// A request OFREP answers with 400.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub(crate) fn read_context(body: &[u8]) -> Result<Context, BadRequest> {
             code: "PARSE_ERROR",
             details: format!(
                 "the request body must be a JSON object with a `context` member, found {}",
-                kind(&value)
+                describe_json(&value)
             ),
         });
     };
@@ -41,19 +41,11 @@ pub(crate) fn read_context(body: &[u8]) -> Result<Context, BadRequest> {
         }
         Some(other) => Err(BadRequest {
             code: "INVALID_CONTEXT",
-            details: format!("`context` must be a JSON object, found {}", kind(&other)),
+            details: format!(
+                "`context` must be a JSON object, found {}",
+                describe_json(&other)
+            ),
         }),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -67,18 +59,32 @@ pub(crate) enum Outcome {
     Failed(Value),
 }
 
+/// Where an evaluation is answered.
+#[derive(Clone, Copy)]
+pub(crate) enum Answer<'a> {
+    /// Alone: its metadata names the revision and `environment`.
+    Single(&'a str),
+    /// In a bulk answer, whose own metadata names the revision and the
+    /// environment: a flag's entry changes only when its evaluation does,
+    /// so providers report only the flags that really changed.
+    Bulk,
+}
+
 /// OFREP's answer for one evaluation of `key`.
 pub(crate) fn outcome(
     key: &str,
     evaluation: &Evaluation<'_>,
     info: &RevisionInfo,
-    environment: &str,
+    answer: Answer<'_>,
 ) -> Outcome {
     match evaluation.reason() {
         Reason::FlagNotFound => Outcome::NotFound(json!({
             "key": key,
             "errorCode": "FLAG_NOT_FOUND",
-            "errorDetails": format!("flag `{key}` is not in environment `{environment}` at revision {}", info.revision),
+            "errorDetails": match answer {
+                Answer::Single(environment) => format!("flag `{key}` is not in environment `{environment}` at revision {}", info.revision),
+                Answer::Bulk => format!("flag `{key}` is not in this environment at revision {}", info.revision),
+            },
         })),
         Reason::Error => {
             let code = evaluation.error_code().unwrap_or(ErrorCode::General);
@@ -86,7 +92,7 @@ pub(crate) fn outcome(
                 "key": key,
                 "errorCode": error_code(code),
                 "errorDetails": error_details(key, code),
-                "metadata": metadata(evaluation, info, environment, key),
+                "metadata": metadata(evaluation, info, answer, key),
             }))
         }
         reason => {
@@ -108,10 +114,7 @@ pub(crate) fn outcome(
                 reason.openfeature()
             };
             body.insert("reason".into(), Value::String(reason.to_owned()));
-            body.insert(
-                "metadata".into(),
-                metadata(evaluation, info, environment, key),
-            );
+            body.insert("metadata".into(), metadata(evaluation, info, answer, key));
             Outcome::Success(Value::Object(body))
         }
     }
@@ -144,12 +147,14 @@ fn error_details(key: &str, code: ErrorCode) -> String {
 fn metadata(
     evaluation: &Evaluation<'_>,
     info: &RevisionInfo,
-    environment: &str,
+    answer: Answer<'_>,
     key: &str,
 ) -> Value {
     let mut metadata = Map::with_capacity(4);
-    metadata.insert("revision".into(), Value::String(info.revision.clone()));
-    metadata.insert("environment".into(), Value::String(environment.to_owned()));
+    if let Answer::Single(environment) = answer {
+        metadata.insert("revision".into(), Value::String(info.revision.clone()));
+        metadata.insert("environment".into(), Value::String(environment.to_owned()));
+    }
     if let Some(owner) = info.flags.get(key).and_then(|flag| flag.owner.as_deref()) {
         metadata.insert("owner".into(), Value::String(owner.to_owned()));
     }

@@ -216,6 +216,15 @@ fn bulk_evaluation_has_an_etag_of_the_evaluated_flags_and_a_change_stream() {
     let body = first.json();
     assert_eq!(body["flags"].as_array().unwrap().len(), 9);
     assert_eq!(body["metadata"]["revision"], repo.head().as_str());
+    // The revision is the answer's, not each flag's: an entry changes only
+    // when its evaluation does.
+    assert!(
+        body["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|flag| flag["metadata"].get("revision").is_none())
+    );
     let stream = &body["eventStreams"][0];
     assert_eq!(stream["type"], "sse");
     assert!(

@@ -92,7 +92,7 @@ pub enum ContextError {
     },
 }
 
-fn describe_json(value: &Value) -> &'static str {
+pub(crate) fn describe_json(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
