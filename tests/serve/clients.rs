@@ -737,3 +737,85 @@ fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// `/metrics` as Prometheus reads it: both of `prometheus_client`'s parsers
+/// (the classic text format and OpenMetrics) see every family with its type.
+#[test]
+fn metrics_are_read_by_prometheus_clients_parsers() {
+    let Some(cache) = clients() else { return };
+    let repo = repo();
+    let relay = Relay::start(&repo, &["--env", "prod"]);
+    relay.evaluate("new-checkout", json!({"targetingKey": "alice"}), None);
+    relay.evaluate("no-such-flag", json!({"targetingKey": "alice"}), None);
+    for (kind, accept) in [
+        ("classic", "text/plain"),
+        ("openmetrics", "application/openmetrics-text;version=1.0.0"),
+    ] {
+        let answer = relay.get("/metrics", &[("Accept", accept)]);
+        assert_eq!(answer.status, 200);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &answer.body).unwrap();
+        let mut command = Command::new(cache.join("py/bin/python"));
+        command
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/metrics_parse.py"))
+            .arg(file.path())
+            .arg(kind);
+        let finished = run(command, Duration::from_secs(60));
+        assert!(
+            finished.status.is_some_and(|status| status.success()),
+            "{kind}: {}\n{}",
+            finished.stderr,
+            answer.body
+        );
+        let families: Vec<Value> = finished
+            .stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let family = |name: &str| {
+            families
+                .iter()
+                .find(|family| family["name"] == name)
+                .unwrap_or_else(|| panic!("{kind}: no family `{name}` in {families:#?}"))
+        };
+        let revision = if kind == "classic" {
+            "flagctl_serve_revision_info"
+        } else {
+            "flagctl_serve_revision"
+        };
+        for (name, kind_expected) in [
+            ("flagctl_serve_evaluations", "counter"),
+            ("flagctl_serve_requests", "counter"),
+            ("flagctl_serve_request_duration_seconds", "histogram"),
+            ("flagctl_serve_rejections", "counter"),
+            ("flagctl_serve_stream_clients", "gauge"),
+            ("flagctl_serve_revision_age_seconds", "gauge"),
+        ] {
+            assert_eq!(family(name)["type"], kind_expected, "{kind}: {name}");
+        }
+        let info = family(revision);
+        assert_eq!(
+            info["samples"][0][1]["revision"],
+            repo.head().as_str(),
+            "{kind}: {info}"
+        );
+        let evaluations = &family("flagctl_serve_evaluations")["samples"];
+        let alice = evaluations
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|sample| sample[1]["flag"] == "new-checkout")
+            .unwrap_or_else(|| panic!("{kind}: {evaluations}"));
+        assert_eq!(alice[0], "flagctl_serve_evaluations_total");
+        assert_eq!(alice[1]["reason"], "TARGETING_MATCH");
+        assert_eq!(alice[2], 1.0);
+        assert!(
+            evaluations
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|sample| sample[1]["flag"] == "(unknown)"),
+            "{kind}: {evaluations}"
+        );
+    }
+}
