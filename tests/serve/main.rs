@@ -5,6 +5,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod follow;
 #[allow(dead_code, reason = "each test uses a different part")]
 mod harness;
 
