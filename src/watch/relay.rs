@@ -920,6 +920,181 @@ mod tests {
         );
     }
 
+    /// A relay stand-in on a loopback port: answers one connection per
+    /// answer, in order, then stops; hands back the requests' heads.
+    fn fake_relay(answers: Vec<String>) -> (String, JoinHandle<Vec<String>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let handle = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for answer in answers {
+                let (mut socket, _) = listener.accept().expect("accept");
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    let read = socket.read(&mut buffer).expect("read");
+                    if read == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..read]);
+                }
+                heads.push(String::from_utf8_lossy(&request).into_owned());
+                socket.write_all(answer.as_bytes()).expect("write");
+            }
+            heads
+        });
+        (url, handle)
+    }
+
+    fn answer(status: &str, headers: &[(&str, &str)], body: &str) -> String {
+        let mut text = format!(
+            "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        text
+    }
+
+    fn snapshot(commit: &str, default: &str) -> crate::format::snapshot::SnapshotFile {
+        let environment: crate::model::ResolvedEnvironment =
+            serde_json::from_value(serde_json::json!({
+                "environment": "prod", "bucketing": "v1", "segments": {},
+                "flags": {"a": {"key": "a", "type": "boolean", "default": default}},
+            }))
+            .expect("environment");
+        crate::format::snapshot::SnapshotFile::new(
+            &environment,
+            Some(crate::format::snapshot::SourceRevision {
+                commit: commit.to_owned(),
+                dirty: false,
+            }),
+        )
+    }
+
+    #[test]
+    fn a_snapshot_whose_digest_does_not_match_is_refused() {
+        let file = snapshot(&"1".repeat(40), "on");
+        // Served `on`, but the digest says it was built with `off`.
+        let tampered = file
+            .to_json_pretty()
+            .replace(&file.digest, &snapshot(&"1".repeat(40), "off").digest);
+        let etag = format!("\"{}\"", file.digest);
+        let (url, server) = fake_relay(vec![answer(
+            "200 OK",
+            &[
+                ("ETag", etag.as_str()),
+                ("X-Flagctl-Revision", &"1".repeat(40)),
+            ],
+            &tampered,
+        )]);
+        let error = super::super::Client::builder()
+            .environment("prod")
+            .relay(&url, Some("t0ken"))
+            .background(false)
+            .build()
+            .expect_err("refused");
+        let rejection = match &error {
+            super::super::BuildError::NoValidState { cause, .. } => {
+                cause.rejection().expect("a rejection")
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            matches!(
+                &rejection.reason,
+                super::super::RejectReason::Snapshot(error)
+                    if matches!(**error, crate::format::snapshot::SnapshotError::DigestMismatch { .. })
+            ),
+            "{rejection:?}"
+        );
+        let heads = server.join().expect("server");
+        assert!(
+            heads[0].starts_with("GET /v1/snapshot HTTP/1.1\r\n"),
+            "{heads:?}"
+        );
+        assert!(
+            heads[0].contains("authorization: Bearer t0ken\r\n"),
+            "{heads:?}"
+        );
+    }
+
+    #[test]
+    fn a_304_for_a_moved_revision_fetches_the_snapshot_again() {
+        let first = snapshot(&"1".repeat(40), "on");
+        let second = snapshot(&"2".repeat(40), "on");
+        assert_eq!(
+            first.digest, second.digest,
+            "the digest covers content only"
+        );
+        let etag = format!("\"{}\"", first.digest);
+        let (url, server) = fake_relay(vec![
+            answer(
+                "200 OK",
+                &[
+                    ("ETag", etag.as_str()),
+                    ("X-Flagctl-Revision", &"1".repeat(40)),
+                ],
+                &first.to_json_pretty(),
+            ),
+            // Same content: 304, but the relay serves another commit.
+            answer(
+                "304 Not Modified",
+                &[
+                    ("ETag", etag.as_str()),
+                    ("X-Flagctl-Revision", &"2".repeat(40)),
+                ],
+                "",
+            ),
+            answer(
+                "200 OK",
+                &[
+                    ("ETag", etag.as_str()),
+                    ("X-Flagctl-Revision", &"2".repeat(40)),
+                ],
+                &second.to_json_pretty(),
+            ),
+            // Nothing new.
+            answer(
+                "304 Not Modified",
+                &[
+                    ("ETag", etag.as_str()),
+                    ("X-Flagctl-Revision", &"2".repeat(40)),
+                ],
+                "",
+            ),
+        ]);
+        let client = super::super::Client::builder()
+            .environment("prod")
+            .relay(&url, None)
+            .background(false)
+            .build()
+            .expect("served");
+        assert_eq!(client.current().revision(), "1".repeat(40));
+        match client.refresh() {
+            Ok(super::super::Refresh::Applied(change)) => {
+                assert_eq!(change.revision, "2".repeat(40));
+                assert!(change.flags.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            client.refresh(),
+            Ok(super::super::Refresh::Unchanged)
+        ));
+        let heads = server.join().expect("server");
+        let conditional: Vec<bool> = heads
+            .iter()
+            .map(|head| head.contains(&format!("if-none-match: {etag}\r\n")))
+            .collect();
+        assert_eq!(conditional, [false, true, false, true], "{heads:?}");
+        assert!(!heads[0].contains("authorization"), "{heads:?}");
+    }
+
     #[test]
     fn urls_and_tokens() {
         assert!(valid_url("http://127.0.0.1:1"));

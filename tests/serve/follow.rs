@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flagctl::eval::Context;
 use flagctl::watch::{
@@ -105,7 +105,15 @@ fn a_client_follows_a_relay_through_changes_an_outage_and_a_restart() {
         "{:#?}",
         client.status()
     );
+    // Dropping the client interrupts the stream's blocking read (the next
+    // heartbeat is up to 15 s away) and joins its thread.
+    let started = Instant::now();
     drop(client);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     drop(relay);
 }
 
@@ -148,6 +156,17 @@ fn a_token_protected_relay_is_followed_with_its_token_and_refuses_others() {
         relay.log()
     );
     assert!(!client.bool_value("new-checkout", &alice(), true));
+
+    // A commit that changes only dev moves the revision, not the content
+    // (the snapshot's ETag): the client serves the new revision all the same.
+    repo.flagctl(&["disable", "new-checkout", "--env", "dev", "--yes"])
+        .ok();
+    let dev_only = repo.head();
+    let event = events.wait_for(WAIT, applied(&dev_only));
+    let Some(Event::Applied(change)) = event else {
+        panic!("{:#?}\n{}", client.status(), relay.log());
+    };
+    assert!(change.flags.is_empty(), "{change:?}");
 
     // A token the relay does not know, or none: a clear build error.
     for token in [Some("not-a-token"), None] {
