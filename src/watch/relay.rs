@@ -581,8 +581,10 @@ impl Follower {
         };
         let status = response.status().as_u16();
         if status != 200 {
-            // Another relay, or its channels changed: learn the URL again.
-            self.channel = None;
+            if status == 404 {
+                // Another relay, or its channels changed: learn the URL again.
+                self.channel = None;
+            }
             return refusal(&request_name, status, &mut response);
         }
         let content_type = header(&response, "content-type").unwrap_or_default();
