@@ -1,12 +1,14 @@
 //! The source options `flagctl watch` and `flagctl serve` share: which
-//! branch, remote, directory or snapshot file to follow, and how often.
+//! branch, remote, directory or snapshot file to follow, and how often;
+//! and the relay source, which only `flagctl watch` offers (a relay does
+//! not follow another relay).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Globals;
 use crate::cli::root;
-use crate::watch::Source;
+use crate::cli::{Globals, UserError};
+use crate::watch::{RelayToken, Source};
 
 /// Where the flags come from (default: the branch checked out in the
 /// repository holding the flag root).
@@ -39,6 +41,50 @@ pub struct SourceArgs {
     /// How often to look at the source without a file-system event, or to fetch a remote, in seconds (default: 0.05 for a reference, 30 for a remote, 1 otherwise)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub interval: Option<Duration>,
+}
+
+/// A relay's base URL: `http://` or `https://`.
+pub fn parse_relay_url(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(text.to_owned()),
+        _ => Err(format!(
+            "`{text}` is not a relay URL: give its base URL, such as `https://flags.example.com`"
+        )),
+    }
+}
+
+/// The source following the relay at `url`, with the token in `token_file`.
+pub fn relay(url: &str, token_file: Option<&std::path::Path>) -> anyhow::Result<Source> {
+    let token = match token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                UserError::new(format!(
+                    "cannot read the token file `{}`: {error}",
+                    path.display()
+                ))
+                .help("give a file holding the relay token on its first line")
+            })?;
+            let token = text.trim();
+            if token.is_empty() || token.contains(char::is_whitespace) {
+                return Err(UserError::new(format!(
+                    "the token file `{}` does not hold one token",
+                    path.display()
+                ))
+                .help("write the token alone in the file (a final newline is fine)")
+                .into());
+            }
+            Some(RelayToken::new(token))
+        }
+        None => None,
+    };
+    Ok(Source::Relay {
+        url: url.to_owned(),
+        token,
+    })
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

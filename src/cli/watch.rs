@@ -42,6 +42,7 @@ Examples:
   flagctl watch --env dev --dir                     the working tree, uncommitted edits included
   flagctl watch --env prod --remote https://github.com/acme/flags.git#main
   flagctl watch --env prod --snapshot prod.json     a file written by `flagctl build`
+  flagctl watch --env prod --relay https://flags.example.com --token-file prod.token
   flagctl watch --env prod --format json | jq -c 'select(.event == \"applied\")'
 
 JSON lines: {\"event\": \"serving\" | \"applied\" | \"rejected\" | \"source-error\", \"time\", \"revision\", …}.")]
@@ -52,6 +53,14 @@ pub struct Args {
 
     #[command(flatten)]
     source: SourceArgs,
+
+    /// Follow a relay (`flagctl serve`) at URL: its snapshot, fetched again on every change its stream announces and every `--interval` seconds (default 30)
+    #[arg(long, value_name = "URL", group = "source", value_parser = source::parse_relay_url)]
+    relay: Option<String>,
+
+    /// Send the token in FILE to the relay (default: no token)
+    #[arg(long, value_name = "FILE", requires = "relay")]
+    token_file: Option<std::path::PathBuf>,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
@@ -65,7 +74,10 @@ enum Message {
 
 /// Runs `flagctl watch`.
 pub fn run(globals: &Globals, args: &Args) -> CommandResult {
-    let (source, temporary_cache) = source::resolve(globals, &args.source, "watch", None)?;
+    let (source, temporary_cache) = match &args.relay {
+        Some(url) => (source::relay(url, args.token_file.as_deref())?, None),
+        None => source::resolve(globals, &args.source, "watch", None)?,
+    };
 
     let (sender, receiver) = mpsc::channel();
     let events = sender.clone();
@@ -78,7 +90,9 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     if let Some(interval) = args.source.interval {
         builder = builder.poll_interval(interval);
     }
-    let client = builder.build().map_err(|error| start_error(&error))?;
+    let client = builder
+        .build()
+        .map_err(|error| start_error(&error, &source))?;
 
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -116,7 +130,7 @@ pub fn run(globals: &Globals, args: &Args) -> CommandResult {
 }
 
 /// A failure to start, as the user sees it.
-fn start_error(error: &BuildError) -> anyhow::Error {
+fn start_error(error: &BuildError, source: &Source) -> anyhow::Error {
     let message = chain(error);
     let help = match error {
         BuildError::NoValidState { cause, .. } => match cause {
@@ -127,14 +141,33 @@ fn start_error(error: &BuildError) -> anyhow::Error {
                 RejectReason::UnknownEnvironment { .. } => {
                     "pass `--env` one of the environments `flagctl.yaml` declares"
                 }
+                RejectReason::WrongEnvironment { .. } if matches!(source, Source::Relay { .. }) => {
+                    "the token grants the relay's snapshot of another environment: pass that one to `--env`, or the token of this one"
+                }
                 _ => "build the snapshot again with `flagctl build`",
             },
-            StartError::Source(_) => "check the source: the repository, the remote or the path",
+            StartError::Source(error) => source_help(error),
             _ => "check the source",
         },
         _ => "check the options",
     };
     UserError::new(message).help(help).into()
+}
+
+/// What to do about a source that cannot be read at startup.
+fn source_help(error: &crate::watch::SourceError) -> &'static str {
+    match error {
+        crate::watch::SourceError::Relay { source, .. } => match &**source {
+            crate::watch::RelayError::Refused { .. } => {
+                "pass a token this relay knows with `--token-file FILE` (its `--tokens` file grants it an environment)"
+            }
+            crate::watch::RelayError::InvalidUrl { .. } => {
+                "give the relay's base URL, such as `https://flags.example.com`"
+            }
+            _ => "check that the relay runs and that its URL is right (`curl URL/healthz`)",
+        },
+        _ => "check the source: the repository, the remote or the path",
+    }
 }
 
 struct Printer {

@@ -158,6 +158,43 @@ impl ClientBuilder {
         self.source(Source::SnapshotFile(path.as_ref().to_path_buf()))
     }
 
+    /// Follows the relay (`flagctl serve`) at `url`, sending `token` as
+    /// `Authorization: Bearer TOKEN` when given (feature `relay-client`;
+    /// see [`Source::Relay`]).
+    ///
+    /// The client fetches the snapshot of the token's environment
+    /// (`GET /v1/snapshot`) and serves it once its digest checks out and
+    /// its environment is the one given to [`ClientBuilder::environment`]
+    /// (anything else is refused, never served). It then follows the
+    /// relay's change stream and fetches the snapshot again on every change
+    /// announced, on every reconnection, every
+    /// [`ClientBuilder::poll_interval`] (30 s unless set) and on
+    /// [`Client::refresh`]. The revision served is the snapshot's source
+    /// commit, as for a snapshot file. While the relay is unreachable the
+    /// last good state keeps serving, and the failure is reported
+    /// ([`Client::status`], [`Event::SourceError`]).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use flagctl::watch::Client;
+    ///
+    /// let token = std::fs::read_to_string("/run/secrets/flagctl-prod-token")?;
+    /// let client = Client::builder()
+    ///     .environment("prod")
+    ///     .relay("https://flags.internal.example.com", Some(&token))
+    ///     .build()?;
+    /// println!("serving {}", client.current().revision());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "relay-client")]
+    pub fn relay(self, url: impl Into<String>, token: Option<&str>) -> Self {
+        self.source(Source::Relay {
+            url: url.into(),
+            token: token.map(super::RelayToken::new),
+        })
+    }
+
     /// What to serve when the source has no valid state at startup (see
     /// [`Fallback`]; by default, building fails).
     pub fn fallback(mut self, fallback: Fallback) -> Self {

@@ -81,6 +81,19 @@ pub enum SourceError {
         /// The path given.
         path: PathBuf,
     },
+    /// A relay could not be followed: unreachable, the token refused, an
+    /// unexpected answer, or its change stream down (feature
+    /// `relay-client`).
+    #[cfg(feature = "relay-client")]
+    #[error("cannot follow the relay at `{url}`")]
+    Relay {
+        /// The relay's base URL.
+        url: String,
+        /// What went wrong (shared: a change stream that stays down is
+        /// reported on every look).
+        #[source]
+        source: std::sync::Arc<super::RelayError>,
+    },
 }
 
 /// Why [`super::ClientBuilder::build`] failed.
@@ -92,7 +105,7 @@ pub enum BuildError {
     NoEnvironment,
     /// No source was given.
     #[error(
-        "no source given: call `git_ref`, `git_head`, `remote`, `directory` or `snapshot_file`"
+        "no source given: call `git_ref`, `git_head`, `remote`, `directory`, `snapshot_file` or `relay`"
     )]
     NoSource,
     /// The source has no valid state for the environment and no fallback

@@ -5,8 +5,8 @@
 //! [`arc_swap::ArcSwap`]: evaluating takes an atomic load, the engine's
 //! evaluation, and a relaxed counter increment; readers never block and
 //! never see a half-built state. A background thread follows the
-//! [`Source`] (a git reference, a git remote, a working-tree directory or a
-//! snapshot file): on a change it reads the new state, validates it fully
+//! [`Source`] (a git reference, a git remote, a working-tree directory, a
+//! snapshot file or a relay): on a change it reads the new state, validates it fully
 //! (what `flagctl build --env E` would accept), compiles it, and swaps it
 //! in. A state that fails is never served: the last good one keeps serving,
 //! and the failure is reported through [`Client::status`], [`Event`]s
@@ -25,7 +25,12 @@
 //!   most), which follows editors' atomic saves and Kubernetes ConfigMap
 //!   symlink swaps, plus a full re-read every second;
 //! * **snapshot file**: the OS watcher on its directory, debounced, plus a
-//!   re-read every second.
+//!   re-read every second;
+//! * **relay** (feature `relay-client`): the relay's change stream, held
+//!   open by a thread of its own and reconnected with backoff; each change
+//!   it announces fetches the snapshot (`GET /v1/snapshot`, with
+//!   `If-None-Match`), and so does a poll every 30 s and
+//!   [`Client::refresh`].
 //!
 //! This module owns following, reloading, swapping and runtime
 //! observability (evaluation counts, exposures). It never prints, never
@@ -37,6 +42,8 @@ mod apply;
 mod builder;
 mod error;
 mod events;
+#[cfg(feature = "relay-client")]
+mod relay;
 mod served;
 mod source;
 mod worker;
@@ -53,6 +60,8 @@ pub use events::{
     Change, ChangeKind, Event, FlagChange, LoadTimings, Origin, Problem, ProblemKind, Refresh,
     RejectReason, Rejection, SourceFailure, Status,
 };
+#[cfg(feature = "relay-client")]
+pub use relay::{RelayError, RelayToken};
 pub use served::{Current, EvaluationCounts, Exposure, Exposures, FlagCounts};
 pub use source::Source;
 

@@ -53,6 +53,17 @@ pub enum Source {
     /// A snapshot file written by `flagctl build`, checked against its
     /// sha256 digest; reloaded when the file is replaced.
     SnapshotFile(PathBuf),
+    /// A relay (`flagctl serve`): the snapshot of the token's environment
+    /// from `GET /v1/snapshot`, checked against its digest, fetched again
+    /// on every change the relay's change stream announces (feature
+    /// `relay-client`). See [`ClientBuilder::relay`](super::ClientBuilder::relay).
+    #[cfg(feature = "relay-client")]
+    Relay {
+        /// The relay's base URL (`https://flags.example.com`).
+        url: String,
+        /// The token that grants the environment, when the relay needs one.
+        token: Option<super::RelayToken>,
+    },
 }
 
 impl fmt::Display for Source {
@@ -71,6 +82,8 @@ impl fmt::Display for Source {
             }
             Source::Directory(path) => write!(f, "directory `{}`", path.display()),
             Source::SnapshotFile(path) => write!(f, "snapshot file `{}`", path.display()),
+            #[cfg(feature = "relay-client")]
+            Source::Relay { url, .. } => write!(f, "relay `{url}`"),
         }
     }
 }
@@ -78,11 +91,14 @@ impl fmt::Display for Source {
 impl Source {
     /// How often the source is looked at without an OS event: 50 ms for a
     /// git reference (reading one costs microseconds), 30 s for a remote (a
-    /// fetch), 1 s for a directory or a snapshot file (a full read).
+    /// fetch), 1 s for a directory or a snapshot file (a full read), 30 s
+    /// for a relay (a conditional fetch, besides the change stream).
     pub fn default_poll_interval(&self) -> Duration {
         match self {
             Source::GitRef { .. } => Duration::from_millis(50),
             Source::Remote { .. } => Duration::from_secs(30),
+            #[cfg(feature = "relay-client")]
+            Source::Relay { .. } => Duration::from_secs(30),
             Source::Directory(_) | Source::SnapshotFile(_) => Duration::from_secs(1),
         }
     }
@@ -94,6 +110,8 @@ impl Source {
     pub fn default_debounce(&self) -> Duration {
         match self {
             Source::GitRef { .. } | Source::Remote { .. } => Duration::ZERO,
+            #[cfg(feature = "relay-client")]
+            Source::Relay { .. } => Duration::ZERO,
             Source::Directory(_) | Source::SnapshotFile(_) => Duration::from_millis(50),
         }
     }
@@ -155,6 +173,8 @@ enum Kind {
     Remote(RemoteSource),
     Directory(PathBuf),
     Snapshot(PathBuf),
+    #[cfg(feature = "relay-client")]
+    Relay(super::relay::RelaySource),
 }
 
 const MAX_UNSETTLED: u32 = 3;
@@ -182,6 +202,10 @@ impl SourceState {
             }),
             Source::Directory(path) => Kind::Directory(path.clone()),
             Source::SnapshotFile(path) => Kind::Snapshot(path.clone()),
+            #[cfg(feature = "relay-client")]
+            Source::Relay { url, token } => {
+                Kind::Relay(super::relay::RelaySource::new(url, token.as_ref()))
+            }
         };
         SourceState {
             kind,
@@ -211,6 +235,8 @@ impl SourceState {
             Kind::Remote(remote) => remote.read(true, self.seen.as_deref(), self.served.as_deref()),
             Kind::Directory(path) => read_directory(path).map(Some),
             Kind::Snapshot(path) => read_snapshot(path).map(Some),
+            #[cfg(feature = "relay-client")]
+            Kind::Relay(relay) => relay.look(settle),
         };
         self.last_look = started.elapsed();
         let candidate = candidate?;
@@ -266,6 +292,17 @@ impl SourceState {
         }
     }
 
+    /// Starts what follows the source besides looking at it (a relay's
+    /// change stream); it asks for a look by sending to `wake`.
+    pub(crate) fn follow(&mut self, wake: &std::sync::mpsc::Sender<super::worker::Message>) {
+        #[cfg(feature = "relay-client")]
+        if let Kind::Relay(relay) = &mut self.kind {
+            relay.follow(wake.clone());
+        }
+        #[cfg(not(feature = "relay-client"))]
+        let _ = wake;
+    }
+
     /// Records that the state with `fingerprint` is served.
     pub(crate) fn mark_served(&mut self, fingerprint: String) {
         self.served = Some(fingerprint);
@@ -280,6 +317,8 @@ impl SourceState {
                 .map(|open| open.watch.clone())
                 .unwrap_or_default(),
             Kind::Remote(_) => Vec::new(),
+            #[cfg(feature = "relay-client")]
+            Kind::Relay(_) => Vec::new(),
             Kind::Directory(path) => {
                 let mut paths = Vec::new();
                 let real = path.canonicalize().unwrap_or_else(|_| path.clone());

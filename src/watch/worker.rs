@@ -78,6 +78,7 @@ fn run(
     receiver: &Receiver<Message>,
 ) {
     let mut watch = OsWatch::new(pacing.os_watcher, events.clone(), generation);
+    lock(&shared.control).source.follow(events);
     watch.reconcile(shared);
     // A change made between the client's first read and the watches
     // being in place would otherwise wait for the poll.

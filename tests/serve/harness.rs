@@ -49,10 +49,15 @@ impl Relay {
 
     /// Like [`Relay::start`], or what it printed when it did not start.
     pub fn try_start(repo: &Repo, args: &[&str]) -> Result<Relay, String> {
+        Relay::try_start_on(repo, "127.0.0.1:0", args)
+    }
+
+    /// `flagctl serve --listen LISTEN ARGS` (a relay restarted on the port
+    /// of one that stopped), or what it printed when it did not start.
+    pub fn try_start_on(repo: &Repo, listen: &str, args: &[&str]) -> Result<Relay, String> {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("stderr.log");
-        let mut command =
-            repo.command(&["serve", "--listen", "127.0.0.1:0", "--log-format", "text"]);
+        let mut command = repo.command(&["serve", "--listen", listen, "--log-format", "text"]);
         command
             .args(args)
             .stdin(Stdio::null())

@@ -6,6 +6,7 @@
 mod clients;
 #[path = "../common/mod.rs"]
 mod common;
+mod follow;
 #[allow(dead_code, reason = "each test uses a different part")]
 mod harness;
 
