@@ -406,15 +406,29 @@ async fn evaluate_one(
     with_revision(response, &info.revision)
 }
 
+/// A change stream announced revision `etag` (the `flagConfigEtag` of a
+/// re-fetch), which this replica may not serve yet: look at the source
+/// once (2 s at most) before answering.
+async fn catch_up(environment: &state::Environment, etag: Option<&str>) {
+    let Some(etag) = etag else { return };
+    if etag.trim_matches('"') == environment.client.current().revision() {
+        return;
+    }
+    let client = environment.client.clone();
+    let refresh = tokio::task::spawn_blocking(move || client.refresh());
+    let _ = tokio::time::timeout(Duration::from_secs(2), refresh).await;
+}
+
+/// What a re-fetch triggered by the change stream carries (ADR-0008).
 #[derive(serde::Deserialize)]
-struct BulkQuery {
+struct RefetchQuery {
     #[serde(rename = "flagConfigEtag")]
     flag_config_etag: Option<String>,
 }
 
 async fn evaluate_all(
     Shared(state): Shared<Arc<State>>,
-    Query(query): Query<BulkQuery>,
+    Query(query): Query<RefetchQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -423,16 +437,7 @@ async fn evaluate_all(
         Err(response) => return response,
     };
     let environment = &state.environments[grantee.environment];
-    // A change stream announced a revision this replica may not serve yet:
-    // look at the source once before answering.
-    if let Some(etag) = &query.flag_config_etag {
-        let announced = etag.trim_matches('"');
-        if announced != environment.client.current().revision() {
-            let client = environment.client.clone();
-            let refresh = tokio::task::spawn_blocking(move || client.refresh());
-            let _ = tokio::time::timeout(Duration::from_secs(2), refresh).await;
-        }
-    }
+    catch_up(environment, query.flag_config_etag.as_deref()).await;
     let current = environment.client.current();
     let info = environment.revision_info(&current);
     let flags: Vec<Value> = current
@@ -507,12 +512,17 @@ async fn events(Shared(state): Shared<Arc<State>>, UrlPath(channel): UrlPath<Str
     )
 }
 
-async fn snapshot(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+async fn snapshot(
+    Shared(state): Shared<Arc<State>>,
+    Query(query): Query<RefetchQuery>,
+    headers: HeaderMap,
+) -> Response {
     let grantee = match admit(&state, &headers) {
         Ok(grantee) => grantee,
         Err(denied) => return unauthorized(denied),
     };
     let environment = &state.environments[grantee.environment];
+    catch_up(environment, query.flag_config_etag.as_deref()).await;
     let current = environment.client.current();
     if current.origin() == Origin::CodeDefaults {
         return unavailable("no valid state of this environment has been loaded yet");

@@ -244,10 +244,17 @@ impl RelaySource {
         }
         let started = Instant::now();
         let request_name = format!("GET {SNAPSHOT_PATH}");
+        let announced = self
+            .stream
+            .as_ref()
+            .and_then(|stream| lock(&stream.state.announced).take());
         let mut request = self
             .agent
             .get(format!("{}{SNAPSHOT_PATH}", self.base))
             .header("Accept", "application/json");
+        if let Some(etag) = &announced {
+            request = request.query("flagConfigEtag", etag);
+        }
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {}", token.expose()));
         }
@@ -458,6 +465,10 @@ struct Stream {
 struct StreamState {
     /// Why the stream is down, while it is.
     failure: Mutex<Option<Arc<RelayError>>>,
+    /// The `etag` of the last `refetchEvaluation` (the revision announced),
+    /// sent with the next snapshot request as `flagConfigEtag` so that a
+    /// replica behind the one that announced it catches up first.
+    announced: Mutex<Option<String>>,
     stopping: AtomicBool,
 }
 
@@ -615,6 +626,9 @@ impl Follower {
             if let Some(event) = parser.line(text)
                 && event.is_refetch()
             {
+                if let Some(etag) = event.etag() {
+                    *lock(&self.state.announced) = Some(etag);
+                }
                 let _ = self.wake.send(Message::Changed);
             }
         }
@@ -688,6 +702,12 @@ pub(crate) struct SseEvent {
 impl SseEvent {
     /// Whether the event asks providers to fetch again: an OFREP
     /// `{"type": "refetchEvaluation"}` message.
+    /// The `etag` of a `refetchEvaluation` message, if it has one.
+    pub(crate) fn etag(&self) -> Option<String> {
+        let value = serde_json::from_str::<serde_json::Value>(&self.data).ok()?;
+        value.get("etag")?.as_str().map(str::to_owned)
+    }
+
     pub(crate) fn is_refetch(&self) -> bool {
         self.event == "message"
             && serde_json::from_str::<serde_json::Value>(&self.data)
@@ -811,6 +831,7 @@ mod tests {
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].event, "message");
         assert!(events[0].is_refetch());
+        assert_eq!(events[0].etag().as_deref(), Some("\"abc\""));
     }
 
     #[test]

@@ -925,4 +925,12 @@ fn a_refetch_announcing_a_newer_revision_makes_a_lagging_replica_look_first() {
     assert_eq!(refetch.status, 200, "{refetch:#?}");
     assert_eq!(refetch.json()["metadata"]["revision"], pushed.as_str());
     assert_eq!(refetch.header("x-flagctl-revision"), Some(pushed.as_str()));
+
+    // The snapshot (what Rust clients following a relay fetch) likewise.
+    ok(&repo, &["enable", "new-checkout", "--env", "prod", "--yes"]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    let pushed = repo.head();
+    let snapshot = relay.get(&format!("/v1/snapshot?flagConfigEtag=%22{pushed}%22"), &[]);
+    assert_eq!(snapshot.status, 200);
+    assert_eq!(snapshot.json()["source"]["commit"], pushed.as_str());
 }
