@@ -142,8 +142,10 @@ fn watch_prints_text_lines_for_a_working_tree() {
     assert!(serving.contains(" serving worktree:"), "{serving}");
     assert!(serving.contains("(1 flags of `prod`)"), "{serving}");
 
-    // Uncommitted edits are served from a working tree.
-    repo.write(
+    // Uncommitted edits are served from a working tree. Written in one
+    // step: a watcher that reads a half-written file serves (or refuses)
+    // that state first.
+    repo.write_atomically(
         "flags/overlays/prod/recommendations-panel.yaml",
         "enabled: false\n",
     );

@@ -240,6 +240,17 @@ impl TestRepo {
         std::fs::read_to_string(self.work.join(path)).unwrap()
     }
 
+    /// Writes `path` whole in one step (a file written beside the
+    /// repository, then renamed into place), for a watcher that must never
+    /// see it half written.
+    pub fn write_atomically(&self, path: &str, contents: &str) {
+        let file = self.work.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let partial = self.sandbox.path().join("partial-write");
+        std::fs::write(&partial, contents).unwrap();
+        std::fs::rename(&partial, file).unwrap();
+    }
+
     /// Stages everything and commits with `git commit`; returns the new id.
     pub fn commit_all(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
