@@ -20,30 +20,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{flag, git, repository, run};
+use common::{flag, scratch_clone};
 use criterion::{Criterion, criterion_group, criterion_main};
 use flagctl::change::{Assignment, Intent, Options, Outcome, Pipeline, parse_key};
 use flagctl::format::edit::Path as FieldPath;
 use flagctl::store::{ChangeRequest, Store};
-
-/// A fresh clone of the generated repository (objects hard-linked).
-fn scratch() -> PathBuf {
-    let source = repository();
-    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let dir = parent.join("change-bench");
-    let _ = std::fs::remove_dir_all(&dir);
-    run(git(parent)
-        .args(["clone", "-q", "--local"])
-        .arg(&source)
-        .arg(&dir));
-    run(git(&dir).args(["config", "user.name", "Bench"]));
-    run(git(&dir).args(["config", "user.email", "bench@example.com"]));
-    dir
-}
 
 fn flagctl(dir: &Path, args: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_flagctl"))
@@ -62,7 +47,7 @@ fn flagctl(dir: &Path, args: &[&str]) {
 }
 
 fn benches(c: &mut Criterion) {
-    let dir = scratch();
+    let dir = scratch_clone("change-bench");
     let store = Store::discover(&dir.join("flags")).unwrap();
 
     // Once: the first command on a tree nobody validated (no cache yet).

@@ -5,9 +5,12 @@
 //! The repository is generated once with `git fast-import` (which writes a
 //! packfile with deltas directly; loose objects for 50,000 versions of a
 //! 10,000-entry directory would take tens of gigabytes) and kept under
-//! cargo's target directory. Measured: `history` of one flag (first run,
-//! which fills the changed-path cache, timed once; then warm), `read_root_at`
-//! of HEAD, and `commit_change` of one file (the git part of a mutating
+//! cargo's target directory; this bench works in its own clone of it
+//! (`common::scratch_clone`), since it deletes the cache and commits, so the
+//! shared repository stays as generated for `benches/log.rs` and
+//! `benches/change.rs`. Measured: `history` of one flag (first run, which
+//! fills the changed-path cache, timed once; then warm), `read_root_at` of
+//! HEAD, and `commit_change` of one file (the git part of a mutating
 //! command, index and working-tree update included).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
@@ -23,10 +26,10 @@ use flagctl::store::{HistoryQuery, Store};
 
 mod common;
 
-use common::repository;
+use common::scratch_clone;
 
 fn benches(c: &mut Criterion) {
-    let dir = repository();
+    let dir = scratch_clone("store-bench-clone");
     let store = Store::discover(&dir.join("flags")).unwrap();
     let query = HistoryQuery {
         paths: vec![

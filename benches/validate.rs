@@ -25,7 +25,11 @@ fn benches(c: &mut Criterion) {
     let temp = tempfile::tempdir().expect("temp dir");
     let root = temp.path().join("flags");
     common::write_large_root(&root, FLAGS).expect("generate the root");
-    let options = LoadOptions::default();
+    // As the CLI loads: with a date for `expires` warnings.
+    let options = LoadOptions {
+        today: Some(jiff::civil::date(2026, 11, 24)),
+        ..LoadOptions::default()
+    };
 
     let files = RootFiles::from_dir(&root).expect("read");
     let loaded = load(&files, &options);

@@ -7,7 +7,12 @@
 //!   evaluating the same flag (counter contention).
 //! * `latency`: commit → served for a client following a local branch, over
 //!   200 commits made with `Store::commit_change` (what `flagctl rollout`
-//!   does): with the OS watcher, and polling only.
+//!   does): with the OS watcher, and polling only. "Served" is the client's
+//!   own timestamp of the swap (`Change::applied_at`), not when this thread
+//!   saw the event, so it can come before `commit_change` returns (the ref
+//!   is written before the index and working tree are updated); both commit
+//!   started → served and commit returned → served (negative: served
+//!   first) are reported.
 //! * `reload`: a 10,000-flag root (40,001 files with overlays); reload
 //!   phases (read, validate, compile, swap) from a git reference and from a
 //!   directory; then evaluation throughput and the longest batch while
@@ -24,7 +29,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 mod common;
 
@@ -84,17 +89,37 @@ fn ms(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1e3)
 }
 
-fn summary(label: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "| {label} | {} | {} | {} | {} | {} | {} |",
-        samples.len(),
-        ms(percentile(&samples, 0.5)),
-        ms(percentile(&samples, 0.9)),
-        ms(percentile(&samples, 0.99)),
-        ms(samples[samples.len() - 1]),
-        ms(samples[0]),
+fn summary(label: &str, samples: Vec<Duration>) {
+    summary_ms(
+        label,
+        samples.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
     );
+}
+
+/// Like [`summary`], for samples in milliseconds that may be negative.
+fn summary_ms(label: &str, mut samples: Vec<f64>) {
+    samples.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+        samples[index.min(samples.len() - 1)]
+    };
+    println!(
+        "| {label} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        samples.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        samples[samples.len() - 1],
+        samples[0],
+    );
+}
+
+/// `later - earlier` in milliseconds, negative when `later` is earlier.
+fn signed_ms(later: SystemTime, earlier: SystemTime) -> f64 {
+    match later.duration_since(earlier) {
+        Ok(after) => after.as_secs_f64() * 1e3,
+        Err(before) => -before.duration().as_secs_f64() * 1e3,
+    }
 }
 
 fn wait_applied(events: &Subscription, revision: &str) -> flagctl::watch::Change {
@@ -273,7 +298,7 @@ fn latency(os_watcher: bool, changes: usize) {
         .unwrap();
     let events = client.subscribe();
     let mut from_start = Vec::new();
-    let mut after_commit = Vec::new();
+    let mut after_return = Vec::new();
     let mut commit = Vec::new();
     let mut reload = Vec::new();
     for change in 0..changes {
@@ -282,6 +307,7 @@ fn latency(os_watcher: bool, changes: usize) {
         // the previous reload (which would make every poll-only wait a full
         // period): 0–49 ms apart, pseudo-randomly.
         std::thread::sleep(Duration::from_millis(mix(change) % 50));
+        let started_at = SystemTime::now();
         let started = Instant::now();
         let outcome = store
             .commit_change(&ChangeRequest {
@@ -292,10 +318,12 @@ fn latency(os_watcher: bool, changes: usize) {
             })
             .unwrap();
         let committed = Instant::now();
+        let committed_at = SystemTime::now();
+        // Served is when the client swapped the new state in, by its own
+        // clock, whether or not `commit_change` had returned by then.
         let applied = wait_applied(&events, &outcome.id.to_string());
-        let served = Instant::now();
-        from_start.push(served - started);
-        after_commit.push(served.saturating_duration_since(committed));
+        from_start.push(signed_ms(applied.applied_at, started_at));
+        after_return.push(signed_ms(applied.applied_at, committed_at));
         commit.push(committed - started);
         reload.push(applied.timings.total());
     }
@@ -304,8 +332,14 @@ fn latency(os_watcher: bool, changes: usize) {
     } else {
         "50 ms poll only"
     };
-    summary(&format!("{label}: commit start → served"), from_start);
-    summary(&format!("{label}: commit returned → served"), after_commit);
+    let early = after_return.iter().filter(|ms| **ms < 0.0).count();
+    summary_ms(&format!("{label}: commit started → served"), from_start);
+    summary_ms(
+        &format!(
+            "{label}: commit returned → served (negative: served before it returned; {early} of {changes})"
+        ),
+        after_return,
+    );
     summary(&format!("{label}: `commit_change` itself"), commit);
     summary(&format!("{label}: reload (read → swap)"), reload);
 }

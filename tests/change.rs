@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::change::{EMAIL, NAME, Repo, Run, isolate};
+use common::cli::Repo;
+use common::{EMAIL, NAME, Run, isolate, require_tool};
 
 const PROD_OVERLAY: &str = "flags/overlays/prod/new-checkout.yaml";
 const BASE: &str = "flags/base/new-checkout.yaml";
@@ -937,8 +938,8 @@ fn every_command_teaches_with_an_example() {
 }
 
 /// Runs `flagctl ARGS` on a pseudo-terminal (through util-linux `script`)
-/// with `answer` typed in; `None` when `script` is not installed.
-fn on_a_terminal(repo: &Repo, args: &str, answer: &str) -> Option<Run> {
+/// with `answer` typed in.
+fn on_a_terminal(repo: &Repo, args: &str, answer: &str) -> Run {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
@@ -952,7 +953,7 @@ fn on_a_terminal(repo: &Repo, args: &str, answer: &str) -> Option<Run> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().ok()?;
+    let mut child = command.spawn().expect("`script` runs");
     child
         .stdin
         .take()
@@ -960,21 +961,21 @@ fn on_a_terminal(repo: &Repo, args: &str, answer: &str) -> Option<Run> {
         .write_all(answer.as_bytes())
         .expect("type the answer");
     let output = child.wait_with_output().expect("script finishes");
-    Some(Run {
+    Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n"),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+    }
 }
 
 #[test]
 fn protected_changes_ask_on_a_terminal() {
+    if !require_tool("script", "bsdutils") {
+        return;
+    }
     let repo = Repo::new();
     let head = repo.head();
-    let Some(run) = on_a_terminal(&repo, "disable new-checkout --env prod", "n\n") else {
-        eprintln!("skipped: util-linux `script` is not installed");
-        return;
-    };
+    let run = on_a_terminal(&repo, "disable new-checkout --env prod", "n\n");
     assert!(
         run.stdout.contains("+enabled: false\n"),
         "the diff is shown: {run:#?}"
@@ -989,7 +990,7 @@ fn protected_changes_ask_on_a_terminal() {
         "{run:#?}"
     );
     assert_eq!(repo.head(), head);
-    let run = on_a_terminal(&repo, "disable new-checkout --env prod", "y\n").expect("script");
+    let run = on_a_terminal(&repo, "disable new-checkout --env prod", "y\n");
     assert!(
         run.stdout.contains("] disable new-checkout in prod\n"),
         "{run:#?}"

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::change::Repo;
+use common::cli::Repo;
 
 const WORKERS: usize = 8;
 const CHANGES: usize = 50;

@@ -10,28 +10,88 @@ const BROKEN_WEIGHTS: &str =
 
 #[test]
 fn bundled_example_validates_with_only_the_expiry_warning() {
+    // "Today" is pinned by the harness (`common::TODAY`, 2026-11-24).
     let repo = Repo::new();
     let run = repo.flagctl(&["validate"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr
-            .contains("warning[expired]: flag `legacy-export` expired on 2026-06-30"),
-        "{}",
-        run.stderr
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "\
+warning[expired]: flag `legacy-export` expired on 2026-06-30 (147 days ago)
+ --> flags/base/legacy-export.yaml:6:10
+  |
+6 | expires: 2026-06-30
+  |          ^^^^^^^^^^
+  |
+  = help: remove the flag from the code and archive it, or move `expires` later
+
+warning: 1 warning
+valid: flags (9 flags, 3 segments, 3 environments)
+"
     );
-    assert!(
-        run.stderr
-            .contains("--> flags/base/legacy-export.yaml:6:10"),
-        "{}",
-        run.stderr
+}
+
+#[test]
+fn today_comes_from_flagctl_today_when_set() {
+    let repo = Repo::new();
+    let root = repo.path().to_path_buf();
+    // The day after `holiday-banner` expires.
+    let later = repo.flagctl_in(
+        root.clone(),
+        &["validate", "--format", "json"],
+        &[("FLAGCTL_TODAY", "2027-01-16")],
     );
-    assert!(
-        run.stderr
-            .contains("valid: flags (9 flags, 3 segments, 3 environments)"),
-        "{}",
-        run.stderr
+    assert_eq!(later.code, 0, "{later:?}");
+    let expired: Vec<String> = later.json()["diagnostics"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["code"] == "expired")
+        .map(|d| d["file"].as_str().expect("file").to_owned())
+        .collect();
+    assert_eq!(
+        expired,
+        ["base/holiday-banner.yaml", "base/legacy-export.yaml"],
+        "{later:?}"
     );
-    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+    let expired_in_list = |today: &str| -> Vec<String> {
+        let run = repo.flagctl_in(
+            root.clone(),
+            &["list", "--env", "prod", "--format", "json"],
+            &[("FLAGCTL_TODAY", today)],
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        run.json()["environments"][0]["flags"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|f| f["expired"] == true)
+            .map(|f| f["key"].as_str().expect("key").to_owned())
+            .collect()
+    };
+    assert_eq!(expired_in_list("2026-06-01"), Vec::<String>::new());
+    assert_eq!(expired_in_list("2026-11-24"), ["legacy-export"]);
+    assert_eq!(
+        expired_in_list("2027-04-01"),
+        [
+            "checkout-button-color",
+            "holiday-banner",
+            "legacy-export",
+            "new-checkout"
+        ]
+    );
+
+    for bad in ["tomorrow", "2026-13-01", ""] {
+        let run = repo.flagctl_in(root.clone(), &["validate"], &[("FLAGCTL_TODAY", bad)]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: invalid `FLAGCTL_TODAY` value `{bad}`: expected a date like `2026-11-24`\nhelp: set `FLAGCTL_TODAY` to a date (YYYY-MM-DD), or unset it to use the system clock\n"
+            )
+        );
+    }
 }
 
 #[test]

@@ -11,8 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
-use common::TestRepo;
+use common::{TestRepo, flagctl_command};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,15 +23,9 @@ struct Watch {
 
 impl Watch {
     fn start(repo: &TestRepo, args: &[&str]) -> Watch {
-        let mut child = Command::cargo_bin("flagctl")
-            .unwrap()
-            .current_dir(repo.path())
+        let mut child = flagctl_command(repo.path(), repo.sandbox.home.path())
             .args(["watch"])
             .args(args)
-            .env("HOME", repo.sandbox.home.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_SYSTEM", "/dev/null")
-            .env_remove("FLAGCTL_ROOT")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -149,8 +142,10 @@ fn watch_prints_text_lines_for_a_working_tree() {
     assert!(serving.contains(" serving worktree:"), "{serving}");
     assert!(serving.contains("(1 flags of `prod`)"), "{serving}");
 
-    // Uncommitted edits are served from a working tree.
-    repo.write(
+    // Uncommitted edits are served from a working tree. Written in one
+    // step: a watcher that reads a half-written file serves (or refuses)
+    // that state first.
+    repo.write_atomically(
         "flags/overlays/prod/recommendations-panel.yaml",
         "enabled: false\n",
     );
@@ -167,12 +162,9 @@ fn watch_prints_text_lines_for_a_working_tree() {
 #[test]
 fn watch_fails_to_start_without_a_valid_state() {
     let repo = repository();
-    let output = Command::cargo_bin("flagctl")
-        .unwrap()
-        .current_dir(repo.path())
+    let output = flagctl_command(repo.path(), repo.sandbox.home.path())
         .args(["watch", "--env", "staging"])
         .env("NO_COLOR", "1")
-        .env_remove("FLAGCTL_ROOT")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -195,14 +187,8 @@ fn watch_fails_to_start_without_a_valid_state() {
 
 /// `flagctl` itself, run in the repository like a user would.
 fn flagctl(repo: &TestRepo, args: &[&str]) -> std::process::Output {
-    let output = Command::cargo_bin("flagctl")
-        .unwrap()
-        .current_dir(repo.path())
+    let output = flagctl_command(repo.path(), repo.sandbox.home.path())
         .args(args)
-        .env("HOME", repo.sandbox.home.path())
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_SYSTEM", "/dev/null")
-        .env_remove("FLAGCTL_ROOT")
         .env("NO_COLOR", "1")
         .output()
         .unwrap();

@@ -7,11 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
-use common::{TestRepo, git_command};
-use serde_json::Value;
+use common::{Run, TestRepo, flagctl_command, git_command};
 
 const CONFIG: &str = "environments: [dev, staging, prod]\nprotected: [prod]\n";
 
@@ -64,40 +61,13 @@ fn commit(repo: &TestRepo, message: &str, date: &str, author: &str) -> String {
     repo.head()
 }
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
 fn flagctl_env(dir: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::cargo_bin("flagctl").unwrap();
-    command
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_SYSTEM", "/dev/null")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("FLAGCTL_ROOT")
-        .args(args);
+    let mut command = flagctl_command(dir, home);
+    command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(command)
 }
 
 fn flagctl(repo: &TestRepo, args: &[&str]) -> Run {

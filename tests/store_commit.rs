@@ -327,12 +327,18 @@ fn an_author_override() {
     assert_eq!(info.committer.name, common::NAME);
 }
 
-/// Runs this test binary again, running only `test` with `vars` set, in an
-/// environment without any git identity.
+/// Runs this test binary again, running only the ignored child entry point
+/// `test` with `vars` set, in an environment without any git identity.
 fn rerun(test: &str, home: &Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home)
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -359,18 +365,34 @@ fn refuses_without_an_identity() {
     )
     .output()
     .unwrap();
+    assert_child_ran(&output);
+}
+
+/// Asserts that a child run by [`rerun`] ran its one test and passed.
+#[track_caller]
+fn assert_child_ran(output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
+        output.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
+/// The value of a variable the parent test sets for a child entry point;
+/// run alone, without it, the child fails instead of passing vacuously.
+fn from_parent(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("a child entry point: `{variable}` is not set; run its parent test instead")
+    })
+}
+
+/// A child of `refuses_without_an_identity`, ignored so that it runs only
+/// when that test starts it.
 #[test]
+#[ignore = "child process of `refuses_without_an_identity`; fails when run alone"]
 fn child_without_identity() {
-    let Ok(root) = std::env::var("FLAGCTL_TEST_REPO") else {
-        return;
-    };
+    let root = from_parent("FLAGCTL_TEST_REPO");
     let store = Store::discover(Path::new(&root)).unwrap();
     let error = store
         .commit_change(&change("base/a.yaml", Some("key: a\nx: 1\n"), "m"))
@@ -422,7 +444,7 @@ fn concurrent_processes_lose_nothing() {
     let mut attempts = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "a worker failed");
+        assert_child_ran(&output);
         let stdout = String::from_utf8_lossy(&output.stdout);
         attempts += stdout
             .lines()
@@ -459,14 +481,13 @@ fn concurrent_processes_lose_nothing() {
     assert_eq!(repo.status(), "", "index and working tree match HEAD");
 }
 
+/// A child of `concurrent_processes_lose_nothing`, ignored so that it runs
+/// only when that test starts it.
 #[test]
+#[ignore = "child process of `concurrent_processes_lose_nothing`; fails when run alone"]
 fn child_worker() {
-    let (Ok(root), Ok(worker)) = (
-        std::env::var("FLAGCTL_TEST_REPO"),
-        std::env::var("FLAGCTL_TEST_WORKER"),
-    ) else {
-        return;
-    };
+    let root = from_parent("FLAGCTL_TEST_REPO");
+    let worker = from_parent("FLAGCTL_TEST_WORKER");
     let store = Store::discover(Path::new(&root)).unwrap();
     let mut attempts = 0;
     for n in 0..COMMITS_PER_WORKER {

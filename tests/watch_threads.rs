@@ -2,6 +2,11 @@
 //! (joined before `drop` returns) and the OS watcher's (released before
 //! `drop` returns, gone a moment later).
 //!
+//! A joined thread can still be listed in `/proc/self/task` for a moment:
+//! `pthread_join` returns once the kernel has cleared the thread's id,
+//! which happens before the kernel removes the task. So the test waits,
+//! bounded, for every thread to leave the list instead of looking once.
+//!
 //! One test in this file on purpose: it counts the process's threads, so
 //! nothing else may start any.
 
@@ -90,11 +95,10 @@ fn dropping_a_client_leaves_no_thread_behind() {
         assert_eq!(count("notify-rs"), 2);
 
         drop(clients);
-        assert_eq!(count("flagctl-watch"), 0, "background threads joined");
-        // The watcher threads have released their handlers; they end a
-        // moment later.
+        // The background threads are joined; the watcher threads have
+        // released their handlers and end a moment later.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while count("notify-rs") > 0 || thread_names().len() > total {
+        while count("flagctl-watch") > 0 || count("notify-rs") > 0 || thread_names().len() > total {
             assert!(
                 Instant::now() < deadline,
                 "threads left behind: {:?}",

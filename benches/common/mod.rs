@@ -2,7 +2,10 @@
 //!
 //! * the large repository: 10,000 flag files (`flags/base/flag-NNNNN.yaml`)
 //!   and 50,000 commits each changing one to three of them, generated once
-//!   with `git fast-import` and kept under cargo's target directory;
+//!   with `git fast-import` and kept under cargo's target directory. No
+//!   bench commits to it (`benches/log.rs` measures it as generated, and
+//!   only fills its changed-path cache); a bench that commits or deletes
+//!   caches works in its own [`scratch_clone`];
 //! * a large flag root on disk ([`write_large_root`]): 10,000 flags of four
 //!   shapes with an overlay for each in three environments (40,001 files).
 
@@ -126,6 +129,24 @@ pub fn repository() -> PathBuf {
         "generated {COMMITS} commits of {FLAGS} flags in {:.1?}",
         started.elapsed()
     );
+    dir
+}
+
+/// A fresh clone of the generated repository in `name` under cargo's
+/// target directory (objects hard-linked, so it costs seconds), for a bench
+/// that commits, or deletes the caches, without changing what the others
+/// measure.
+pub fn scratch_clone(name: &str) -> PathBuf {
+    let source = repository();
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = parent.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    run(git(parent)
+        .args(["clone", "-q", "--local"])
+        .arg(&source)
+        .arg(&dir));
+    run(git(&dir).args(["config", "user.name", "Bench"]));
+    run(git(&dir).args(["config", "user.email", "bench@example.com"]));
     dir
 }
 

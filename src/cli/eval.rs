@@ -16,7 +16,7 @@ use crate::eval::{
     AttributeValue, ConditionTrace, Context, Evaluation, Explanation, Outcome, Reason, ServeTrace,
     Snapshot, Step,
 };
-use crate::format::{LoadOptions, RootFiles, load};
+use crate::format::{RootFiles, load};
 use crate::store::Store;
 
 /// Text or JSON.
@@ -189,7 +189,7 @@ struct EvaluationJson<'a> {
 pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     let context = context(args)?;
     let (dir, files, revision) = source(globals, args.at.as_deref())?;
-    let loaded = load(&files, &LoadOptions::default());
+    let loaded = load(&files, &root::load_options(globals));
     let root = OpenRoot {
         paths: PathDisplay {
             root: display_dir(&dir),

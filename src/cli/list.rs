@@ -10,7 +10,6 @@ use serde::Serialize;
 use crate::cli::output::{self, style};
 use crate::cli::root;
 use crate::cli::{CommandResult, Globals};
-use crate::format::today_utc;
 use crate::model::{Flag, Serve};
 
 /// Table or JSON.
@@ -129,7 +128,7 @@ fn row<'a>(key: &'a str, flag: Option<&'a Flag>, today: jiff::civil::Date) -> Fl
 pub fn run(globals: &Globals, args: &Args) -> CommandResult {
     let root = root::open(globals)?;
     let environments = root.environments(args.env.as_deref())?;
-    let today = today_utc();
+    let today = globals.today;
     let protected = |e: &str| {
         root.loaded
             .config

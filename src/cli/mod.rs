@@ -102,6 +102,7 @@ Examples:
   flagctl serve --env prod              the relay: OFREP over HTTP for every language
 
 Exit codes: 0 ok, 1 failure (invalid flags, refused change), 2 usage error.
+FLAGCTL_TODAY=YYYY-MM-DD pins the date `expires` is compared with (tests, reproducible CI).
 Docs: docs/format.md (file format), docs/bucketing.md (rollouts).";
 
 /// Feature flags as code: YAML in git, validated, diffed, committed
@@ -156,6 +157,34 @@ pub struct Globals {
     pub color_stdout: bool,
     /// Whether stderr gets colours.
     pub color_stderr: bool,
+    /// Today's date, which `expires` is compared with: `FLAGCTL_TODAY`, or
+    /// the system clock's date in UTC.
+    pub today: jiff::civil::Date,
+}
+
+/// The variable that pins "today" (for tests and reproducible CI).
+pub const TODAY_VARIABLE: &str = "FLAGCTL_TODAY";
+
+/// Today's date: `FLAGCTL_TODAY` (`YYYY-MM-DD`) when set, else the system
+/// clock's date in UTC. The one place flagctl reads the date.
+fn today() -> Result<jiff::civil::Date, UserError> {
+    match std::env::var_os(TODAY_VARIABLE) {
+        None => Ok(jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()),
+        Some(value) => {
+            let text = value.to_string_lossy();
+            text.parse::<jiff::civil::Date>().map_err(|_| {
+                UserError::new(format!(
+                    "invalid `{TODAY_VARIABLE}` value `{text}`: expected a date like `2026-11-24`"
+                ))
+                .help(format!(
+                    "set `{TODAY_VARIABLE}` to a date (YYYY-MM-DD), or unset it to use the system clock"
+                ))
+                .usage()
+            })
+        }
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -173,10 +202,15 @@ pub fn main() -> ExitCode {
         }
     };
     output::init_color(cli.color);
+    let today = match today() {
+        Ok(today) => today,
+        Err(error) => return report(&anyhow::Error::new(error)),
+    };
     let globals = Globals {
         root: cli.root.clone(),
         color_stdout: output::color_enabled(cli.color, output::Stream::Stdout),
         color_stderr: output::color_enabled(cli.color, output::Stream::Stderr),
+        today,
     };
     let result = match cli.command {
         Command::Init(args) => init::run(&globals, &args),

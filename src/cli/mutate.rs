@@ -145,6 +145,7 @@ pub fn execute(
         Options {
             author,
             reason: args.reason.clone(),
+            load: root::load_options(globals),
             ..Options::default()
         },
     );

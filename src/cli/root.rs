@@ -71,13 +71,21 @@ pub fn display_dir(dir: &Path) -> PathBuf {
     }
 }
 
+/// How every command loads a root: `expires` compared with today.
+pub fn load_options(globals: &Globals) -> LoadOptions {
+    LoadOptions {
+        today: Some(globals.today),
+        ..LoadOptions::default()
+    }
+}
+
 /// Finds, reads and loads the flag root.
 pub fn open(globals: &Globals) -> anyhow::Result<OpenRoot> {
     let dir = locate(globals)?;
     let files = RootFiles::from_dir(&dir).map_err(|e| {
         anyhow::Error::new(e).context(format!("cannot read the flag root `{}`", dir.display()))
     })?;
-    let loaded = load(&files, &LoadOptions::default());
+    let loaded = load(&files, &load_options(globals));
     Ok(OpenRoot {
         paths: PathDisplay {
             root: display_dir(&dir),

@@ -16,4 +16,4 @@ pub(crate) mod check;
 pub mod load;
 pub mod snapshot;
 
-pub use load::{LoadOptions, Loaded, ResolvedDocument, SourceDocument, load, today_utc};
+pub use load::{LoadOptions, Loaded, ResolvedDocument, SourceDocument, load};

@@ -1,38 +1,36 @@
-//! Running the real `flagctl` binary in temporary git repositories holding a
-//! copy of the bundled example root, with git isolated from the user's
-//! configuration.
+//! A temporary git repository holding a copy of the bundled example root,
+//! and the `flagctl` binary run in it through the harness of `common`
+//! (fully isolated, "today" pinned).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
-use serde_json::Value;
+use super::{Run, flagctl_command, isolate};
 
-/// A temporary git repository with the example flags committed in `flags/`.
+/// A repository and a home directory, both temporary.
 pub struct Repo {
-    dir: tempfile::TempDir,
-    home: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
+    pub home: tempfile::TempDir,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
+        if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
+            std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
 
 impl Repo {
+    /// The bundled example root in `flags/` and the schemas in `schemas/`,
+    /// committed on `main`.
     pub fn new() -> Repo {
-        let repo = Repo {
-            dir: tempfile::tempdir().expect("temp dir"),
-            home: tempfile::tempdir().expect("temp home"),
-        };
+        let repo = Repo::empty();
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_dir(&manifest.join("flags"), &repo.path().join("flags"));
         copy_dir(&manifest.join("schemas"), &repo.path().join("schemas"));
@@ -42,41 +40,51 @@ impl Repo {
         repo
     }
 
+    /// An empty directory (no repository).
     pub fn empty() -> Repo {
         Repo {
-            dir: tempfile::tempdir().expect("temp dir"),
-            home: tempfile::tempdir().expect("temp home"),
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
         }
+    }
+
+    /// A clone of `remote` (a path).
+    pub fn clone_of(remote: &Path) -> Repo {
+        let repo = Repo::empty();
+        let mut command = Command::new("git");
+        isolate(&mut command, repo.home.path());
+        let output = command
+            .arg("clone")
+            .arg("-q")
+            .arg(remote)
+            .arg(repo.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        repo
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn env(&self, command: &mut Command) {
-        command
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_SYSTEM", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Test Author")
-            .env("GIT_AUTHOR_EMAIL", "author@example.com")
-            .env("GIT_COMMITTER_NAME", "Test Author")
-            .env("GIT_COMMITTER_EMAIL", "author@example.com")
-            .env("GIT_AUTHOR_DATE", "2026-11-24T10:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2026-11-24T10:00:00Z")
-            .env_remove("NO_COLOR")
-            .env_remove("CLICOLOR_FORCE")
-            .env_remove("FLAGCTL_ROOT");
+    pub fn root(&self) -> PathBuf {
+        self.path().join("flags")
     }
 
-    pub fn git(&self, args: &[&str]) -> String {
+    pub fn git_output(&self, args: &[&str]) -> Output {
         let mut command = Command::new("git");
-        self.env(&mut command);
-        let output = command
+        isolate(&mut command, self.home.path());
+        command
             .current_dir(self.path())
             .args(args)
             .output()
-            .expect("git runs");
+            .unwrap()
+    }
+
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        let output = self.git_output(args);
         assert!(
             output.status.success(),
             "git {args:?}: {}",
@@ -87,19 +95,55 @@ impl Repo {
 
     pub fn write(&self, path: &str, text: &str) {
         let path = self.path().join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path().join(path)).unwrap()
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.path().join(path).exists()
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// `git status --porcelain` (untracked files included).
+    pub fn status(&self) -> String {
+        self.git(&["status", "--porcelain"])
+    }
+
+    /// The last commit's message.
+    pub fn message(&self) -> String {
+        self.git(&["log", "-1", "--format=%B"])
+    }
+
+    /// The last commit's patch, without its header.
+    pub fn patch(&self) -> String {
+        self.git(&["show", "--format=", "HEAD"])
+    }
+
+    /// `flagctl ARGS` in the repository, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = flagctl_command(self.path(), self.home.path());
+        command.args(args);
+        command
     }
 
     pub fn flagctl(&self, args: &[&str]) -> Run {
-        self.flagctl_in(self.path().to_path_buf(), args, &[])
+        self.run(self.command(args))
     }
 
+    /// Runs flagctl in `cwd` with extra variables.
     pub fn flagctl_in(&self, cwd: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Run {
         self.flagctl_with_input(cwd, args, env, "")
     }
 
-    /// Runs flagctl with `input` on its standard input.
+    /// Runs flagctl in `cwd` with extra variables and `input` on its
+    /// standard input.
     pub fn flagctl_with_input(
         &self,
         cwd: PathBuf,
@@ -108,17 +152,15 @@ impl Repo {
         input: &str,
     ) -> Run {
         use std::io::Write;
-        let mut command = Command::cargo_bin("flagctl").expect("binary built");
-        self.env(&mut command);
+        let mut command = self.command(args);
+        command.current_dir(cwd);
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command
-            .current_dir(cwd)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("flagctl runs");
         child
@@ -127,25 +169,38 @@ impl Repo {
             .expect("stdin piped")
             .write_all(input.as_bytes())
             .expect("write stdin");
-        let output = child.wait_with_output().expect("flagctl finishes");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::from(child.wait_with_output().expect("flagctl finishes"))
     }
-}
 
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+    pub fn run(&self, command: Command) -> Run {
+        Run::of(command)
+    }
 
-impl Run {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    /// Runs flagctl expecting a refusal: exit 1, an `error:` line and a
+    /// `help:` line on stderr and nothing else, HEAD and the working tree
+    /// unchanged. Returns the error line.
+    #[track_caller]
+    pub fn refused(&self, args: &[&str]) -> String {
+        self.refused_by(self.command(args))
+    }
+
+    #[track_caller]
+    pub fn refused_by(&self, command: Command) -> String {
+        let head = self.git_output(&["rev-parse", "HEAD"]).stdout;
+        let status = self.status();
+        let run = self.run(command);
+        assert_eq!(run.code, 1, "{run:#?}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "one error and one help line: {run:#?}");
+        assert!(lines[0].starts_with("error: "), "{run:#?}");
+        assert!(lines[1].starts_with("help: "), "{run:#?}");
+        assert!(run.stdout.is_empty(), "{run:#?}");
+        assert_eq!(
+            self.git_output(&["rev-parse", "HEAD"]).stdout,
+            head,
+            "HEAD moved"
+        );
+        assert_eq!(self.status(), status, "the working tree changed");
+        run.stderr
     }
 }

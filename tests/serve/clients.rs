@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::change::Repo;
+use crate::common::cli::Repo;
 use crate::harness::{self, Relay};
 
 /// A token of the relay's tokens file (`TOKEN: prod`).

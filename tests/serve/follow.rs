@@ -13,7 +13,7 @@ use flagctl::watch::{
     BuildError, Client, Event, Origin, Refresh, RejectReason, RelayError, SourceError, StartError,
 };
 
-use crate::common::change::Repo;
+use crate::common::cli::Repo;
 use crate::harness::Relay;
 
 /// Long enough for a loaded machine; the poll (30 s) never gets a chance.

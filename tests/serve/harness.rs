@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::change::Repo;
+use crate::common::cli::Repo;
 
 /// A running relay.
 pub struct Relay {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use common::change::Repo;
+use common::cli::Repo;
 use harness::Relay;
 
 #[test]

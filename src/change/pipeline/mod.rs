@@ -28,7 +28,8 @@ pub struct Options {
     pub author: Option<Author>,
     /// Why the change is made: the commit message's body.
     pub reason: Option<String>,
-    /// How to load the configuration (today's date for `expires` warnings).
+    /// How to load the configuration (the date `expires` warnings compare
+    /// with; none by default).
     pub load: LoadOptions,
     /// How many times to try committing when other commits land first.
     pub max_attempts: u32,
@@ -40,8 +41,8 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// Git's identity, no reason, today's date, 100 commit attempts, 10
-    /// pushes, caching on.
+    /// Git's identity, no reason, no date for `expires` warnings, 100
+    /// commit attempts, 10 pushes, caching on.
     fn default() -> Self {
         Options {
             author: None,

@@ -38,26 +38,23 @@ use root::{check_config, check_segment_cycles, check_unused_segments};
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Today's date, for `expires` warnings; `None` skips them.
+    ///
+    /// The library never reads the clock: a caller that wants the warnings
+    /// passes the date (the CLI passes today's date in UTC, or
+    /// `FLAGCTL_TODAY`).
     pub today: Option<jiff::civil::Date>,
     /// How many threads parse files; `0` picks the machine's parallelism.
     pub threads: usize,
 }
 
 impl Default for LoadOptions {
-    /// Today's date in UTC, all cores.
+    /// No date (so no `expires` warnings), all cores.
     fn default() -> Self {
         LoadOptions {
-            today: Some(today_utc()),
+            today: None,
             threads: 0,
         }
     }
-}
-
-/// Today's date in UTC.
-pub fn today_utc() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date()
 }
 
 /// A parsed document of the root.
